@@ -1,0 +1,56 @@
+"""``kerasimgcls summary``: print a registered model's layer table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from kerasimgcls.models import get_model, list_models
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3; received {text!r}"
+        ) from None
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3; received {text!r}"
+        )
+    return (parts[0], parts[1], parts[2])
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``summary`` sub-command."""
+    parser = subparsers.add_parser(
+        "summary",
+        help="print a model's layers, output shapes and parameter counts",
+        description="Build a registered model and print its Keras summary.",
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default="cifar_cnn",
+        help=f"registered model name (default: cifar_cnn); one of {list_models()}",
+    )
+    parser.add_argument(
+        "--input-shape",
+        type=_parse_shape,
+        default=(32, 32, 3),
+        help="HEIGHT,WIDTH,CHANNELS of the input (default: 32,32,3)",
+    )
+    parser.add_argument(
+        "--num-classes", type=int, default=10, help="number of classes (default: 10)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the summary of ``args.model``."""
+    model = get_model(
+        args.model, input_shape=args.input_shape, num_classes=args.num_classes
+    )
+    model.summary(line_length=110)
+    return 0

@@ -1,0 +1,38 @@
+"""Shared fixtures. Tests write their own data; nothing is downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_HOME", str(Path(__file__).parent / ".keras_home_unused"))
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _clear_keras_session() -> None:
+    import keras
+
+    keras.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def digits():  # type: ignore[no-untyped-def]
+    """The scikit-learn digits as an ImageDataset (real data, always offline)."""
+    from kerasimgcls import load_digits
+
+    return load_digits(seed=0)
+
+
+@pytest.fixture(scope="session")
+def shared_cifar10_jpg() -> Path:
+    """The real CIFAR-10 JPEGs beside the project; the test is skipped without them."""
+    path = SHARED_DATA / "cifar10-jpg"
+    if not (path / "train").is_dir():
+        pytest.skip("../shared/data/cifar10-jpg is not present")
+    return path
