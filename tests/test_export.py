@@ -37,5 +37,5 @@ def test_load_model_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
         kic.load_model(tmp_path / "missing.keras")
     other = tmp_path / "weights.h5"
     other.write_bytes(b"")
-    with pytest.raises(ValueError, match=".keras"):
+    with pytest.raises(ValueError, match=r"\.keras"):
         kic.load_model(other)
