@@ -24,26 +24,69 @@ from kerasimgcls.data import (
     one_hot,
     to_tf_dataset,
 )
-from kerasimgcls.models import build_cifar_cnn, get_model, list_models, register_model
+from kerasimgcls.evaluation import ClassificationReport, classification_report
+from kerasimgcls.interpret import (
+    GradCamResult,
+    SimilarImages,
+    embeddings,
+    grad_cam,
+    similar_images,
+)
+from kerasimgcls.lr_finder import LearningRateFinderResult, find_learning_rate
+from kerasimgcls.models import (
+    build_airbench_cnn,
+    build_cifar_cnn,
+    get_model,
+    list_models,
+    patch_whitening_kernel,
+    register_model,
+)
+from kerasimgcls.plots import (
+    plot_confusion_matrix,
+    plot_embeddings,
+    plot_grad_cam,
+    plot_learning_rate_finder,
+    plot_samples,
+    plot_similar_images,
+    plot_top_losses,
+)
 
 __all__ = [
+    "ClassificationReport",
+    "GradCamResult",
     "ImageDataset",
     "InputPreprocessing",
+    "LearningRateFinderResult",
+    "SimilarImages",
     "Split",
     "__version__",
+    "build_airbench_cnn",
     "build_cifar_cnn",
+    "classification_report",
     "conv_block",
     "dense_head",
+    "embeddings",
     "export_model",
+    "find_learning_rate",
     "from_arrays",
     "get_class_names",
     "get_model",
+    "grad_cam",
     "list_models",
     "load_digits",
     "load_model",
     "normalize",
     "one_hot",
+    "patch_whitening_kernel",
+    "plot_confusion_matrix",
+    "plot_embeddings",
+    "plot_grad_cam",
+    "plot_learning_rate_finder",
+    "plot_samples",
+    "plot_similar_images",
+    "plot_top_losses",
     "predict_proba",
     "register_model",
+    "similar_images",
     "to_tf_dataset",
 ]

@@ -1,0 +1,333 @@
+"""The learning-rate range test (Smith, 2017; fastai's ``lr_find``).
+
+Train for a short run while the learning rate grows exponentially from ``min_lr``
+to ``max_lr``, record the (smoothed) loss, and suggest the rate where the loss falls
+fastest. The model's variables are restored afterwards, exactly, and its own
+optimizer is never touched: the test trains with a fresh copy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from numpy.typing import NDArray
+
+from kerasimgcls import plots
+from kerasimgcls._export import InputPreprocessing
+from kerasimgcls._validation import check_positive_int
+from kerasimgcls.data._dataset import ImageDataset, Split
+from kerasimgcls.data._pipeline import to_tf_dataset
+
+__all__ = ["LearningRateFinderResult", "find_learning_rate"]
+
+
+@dataclass(frozen=True, eq=False)
+class LearningRateFinderResult:
+    """The curve of a learning-rate range test and the suggested rate.
+
+    Attributes:
+        learning_rates: The rate of each step, increasing, float64.
+        losses: The training loss of each step.
+        smoothed_losses: The bias-corrected exponential moving average of the loss.
+        suggestion: The rate where the smoothed loss falls fastest (before its
+            minimum); always one of :attr:`learning_rates`.
+        min_loss_learning_rate: The rate of the lowest smoothed loss.
+        stopped_early: Whether the test stopped because the loss diverged.
+
+    Example:
+        >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
+        >>> data = load_digits(seed=0)
+        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
+        >>> result = find_learning_rate(model, data, num_steps=5, batch_size=32)
+        >>> bool(result.learning_rates[0] <= result.suggestion <= result.learning_rates[-1])
+        True
+    """
+
+    learning_rates: NDArray[np.float64] = field(repr=False)
+    losses: NDArray[np.float64] = field(repr=False)
+    smoothed_losses: NDArray[np.float64] = field(repr=False)
+    suggestion: float
+    min_loss_learning_rate: float
+    stopped_early: bool
+
+    def plot(self, path: str | os.PathLike[str]) -> Path:
+        """Draw the loss against the learning rate, with the suggestion, to ``path``.
+
+        See :func:`plot_learning_rate_finder`.
+
+        Example:
+            >>> import tempfile
+            >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
+            >>> data = load_digits(seed=0)
+            >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
+            >>> result = find_learning_rate(model, data, num_steps=5, batch_size=32)
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     path = result.plot(f"{tmp}/lr_find.png")
+        """
+        return plots.plot_learning_rate_finder(self, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the curve and the suggestion as JSON-ready values.
+
+        Example:
+            >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
+            >>> data = load_digits(seed=0)
+            >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
+            >>> result = find_learning_rate(model, data, num_steps=5, batch_size=32)
+            >>> sorted(result.to_dict())[:3]
+            ['learning_rates', 'losses', 'min_loss_learning_rate']
+        """
+        return {
+            "learning_rates": self.learning_rates.tolist(),
+            "losses": self.losses.tolist(),
+            "min_loss_learning_rate": self.min_loss_learning_rate,
+            "smoothed_losses": self.smoothed_losses.tolist(),
+            "stopped_early": self.stopped_early,
+            "suggestion": self.suggestion,
+        }
+
+
+def _check_positive_float(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(
+            f"{name} must be a positive float; received {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a positive float; received {name}={value!r}")
+    return number
+
+
+def _fresh_optimizer(model: keras.Model, optimizer: Any) -> keras.optimizers.Optimizer:
+    if optimizer is None:
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            return keras.optimizers.Adam()
+    if isinstance(optimizer, str):
+        try:
+            optimizer = keras.optimizers.get(optimizer)
+        except ValueError as err:
+            raise ValueError(
+                f"optimizer must be a Keras optimizer or its name such as 'adam'; "
+                f"received optimizer={optimizer!r}"
+            ) from err
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(
+            "optimizer must be None, a Keras optimizer or its name such as 'adam'; "
+            f"received {type(optimizer).__name__}"
+        )
+    config = optimizer.get_config()
+    config["learning_rate"] = 1e-3  # a float, so the test can set it every step
+    fresh: keras.optimizers.Optimizer = type(optimizer).from_config(config)
+    return fresh
+
+
+def _suggest(
+    learning_rates: NDArray[np.float64], smoothed: NDArray[np.float64]
+) -> tuple[float, float]:
+    lowest = int(np.argmin(smoothed))
+    min_loss_rate = float(learning_rates[lowest])
+    # The first steps are dominated by the smoothing's warm-up: skip a tenth.
+    skip = min(len(smoothed) // 10, max(lowest - 1, 0))
+    if lowest - skip < 2:
+        return float(learning_rates[lowest]), min_loss_rate
+    window = smoothed[skip : lowest + 1]
+    slopes = np.gradient(window, np.log10(learning_rates[skip : lowest + 1]))
+    return float(learning_rates[skip + int(np.argmin(slopes))]), min_loss_rate
+
+
+def _train_split(data: ImageDataset | Split) -> Split:
+    if isinstance(data, ImageDataset):
+        return data.train
+    if isinstance(data, Split):
+        return data
+    raise TypeError(
+        "data must be an ImageDataset (its train split is used) or a Split; "
+        f"received {type(data).__name__}"
+    )
+
+
+def find_learning_rate(
+    model: keras.Model,
+    data: ImageDataset | Split,
+    *,
+    min_lr: float = 1e-6,
+    max_lr: float = 1.0,
+    num_steps: int = 100,
+    batch_size: int = 64,
+    optimizer: str | keras.optimizers.Optimizer | None = None,
+    smoothing: float = 0.98,
+    stop_factor: float | None = 4.0,
+    seed: int = 0,
+) -> LearningRateFinderResult:
+    """Run a learning-rate range test and suggest a learning rate.
+
+    For ``num_steps`` training steps the rate grows exponentially from ``min_lr``
+    to ``max_lr`` while the loss is recorded and smoothed. The test stops early
+    once the smoothed loss exceeds ``stop_factor`` times its minimum. Afterwards
+    every variable of the model (weights, batch-norm statistics, dropout seeds) is
+    restored exactly; the model's own optimizer is never used, so its state is
+    unchanged too.
+
+    Args:
+        model: The model to test, taking float images in ``[0, 1]`` (an exported
+            model gets uint8 pixels) and ending in a softmax over one-hot labels.
+        data: An :class:`ImageDataset` (its train split is used) or a
+            :class:`Split`.
+        min_lr: The first learning rate.
+        max_lr: The last learning rate.
+        num_steps: Training steps (batches), cycling through the data as needed.
+        batch_size: Images per step.
+        optimizer: The optimizer to copy (its configuration, not its state);
+            default: the model's compiled optimizer, else Adam.
+        smoothing: Weight of the past in the loss's moving average, in ``[0, 1)``.
+        stop_factor: Stop when the smoothed loss exceeds this multiple of its
+            minimum; ``None`` runs every step.
+        seed: Seed of the batch order.
+
+    Returns:
+        The curve and the suggested rate.
+
+    Raises:
+        TypeError: If ``data`` or ``optimizer`` has the wrong type.
+        ValueError: If a rate is not positive, ``min_lr >= max_lr``, ``num_steps``
+            is below 2, ``smoothing`` is outside ``[0, 1)``, ``stop_factor`` is not
+            above 1, or the data does not fit the model.
+
+    Example:
+        >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
+        >>> data = load_digits(seed=0)
+        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
+        >>> result = find_learning_rate(model, data, num_steps=20, batch_size=32)
+        >>> len(result.learning_rates) <= 20
+        True
+    """
+    split = _train_split(data)
+    min_lr = _check_positive_float(min_lr, "min_lr")
+    max_lr = _check_positive_float(max_lr, "max_lr")
+    if min_lr >= max_lr:
+        raise ValueError(
+            f"min_lr must be below max_lr; received min_lr={min_lr!r}, max_lr={max_lr!r}"
+        )
+    num_steps = check_positive_int(num_steps, "num_steps")
+    if num_steps < 2:
+        raise ValueError(
+            f"num_steps must be at least 2; received num_steps={num_steps}"
+        )
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if isinstance(smoothing, bool) or not 0.0 <= float(smoothing) < 1.0:
+        raise ValueError(
+            f"smoothing must be in [0, 1); received smoothing={smoothing!r}"
+        )
+    if stop_factor is not None and not float(stop_factor) > 1.0:
+        raise ValueError(
+            f"stop_factor must be above 1 or None; received stop_factor={stop_factor!r}"
+        )
+    expected = tuple(int(size) for size in model.input_shape[1:])
+    if split.image_shape != expected:
+        raise ValueError(
+            f"data images must have shape {expected} to match the model's input; "
+            f"received {split.image_shape}"
+        )
+    if len(split) == 0:
+        raise ValueError("data has no training images")
+    fresh = _fresh_optimizer(model, optimizer)
+    saved = [np.array(variable.numpy(), copy=True) for variable in model.variables]
+    try:
+        return _range_test(
+            model,
+            split,
+            fresh,
+            min_lr=min_lr,
+            max_lr=max_lr,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            smoothing=float(smoothing),
+            stop_factor=None if stop_factor is None else float(stop_factor),
+            seed=seed,
+        )
+    finally:
+        for variable, value in zip(model.variables, saved, strict=True):
+            variable.assign(value)
+
+
+def _range_test(
+    model: keras.Model,
+    split: Split,
+    optimizer: keras.optimizers.Optimizer,
+    *,
+    min_lr: float,
+    max_lr: float,
+    num_steps: int,
+    batch_size: int,
+    smoothing: float,
+    stop_factor: float | None,
+    seed: int,
+) -> LearningRateFinderResult:
+    import tensorflow as tf
+
+    num_classes = int(model.output_shape[-1])
+    raw = any(isinstance(layer, InputPreprocessing) for layer in model.layers)
+    loss_fn = keras.losses.CategoricalCrossentropy()
+    variables = model.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function(reduce_retracing=True)  # type: ignore[untyped-decorator]
+    def step(images: Any, labels: Any) -> Any:
+        if raw:
+            images = tf.cast(tf.round(images * 255.0), tf.uint8)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(images, training=True))
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, variables), variables, strict=True)
+        )
+        return loss
+
+    rates = min_lr * (max_lr / min_lr) ** (np.arange(num_steps) / (num_steps - 1))
+    losses: list[float] = []
+    smoothed: list[float] = []
+    average, best, stopped, epoch = 0.0, math.inf, False, 0
+    while len(losses) < num_steps and not stopped:
+        batches = to_tf_dataset(
+            split,
+            num_classes=num_classes,
+            batch_size=min(batch_size, len(split)),
+            shuffle=True,
+            seed=seed,
+            epoch=epoch,
+            drop_remainder=len(split) >= batch_size,
+        )
+        for images, labels in batches:
+            optimizer.learning_rate = float(rates[len(losses)])
+            loss = float(step(images, labels))
+            losses.append(loss)
+            average = smoothing * average + (1.0 - smoothing) * loss
+            smoothed.append(average / (1.0 - smoothing ** len(losses)))
+            best = min(best, smoothed[-1])
+            diverged = not math.isfinite(loss) or (
+                stop_factor is not None and smoothed[-1] > stop_factor * best
+            )
+            if diverged and len(losses) > 1:
+                stopped = True
+            if stopped or len(losses) == num_steps:
+                break
+        epoch += 1
+    tested = np.asarray(rates[: len(losses)], dtype=np.float64)
+    curve = np.asarray(smoothed, dtype=np.float64)
+    finite = np.where(np.isfinite(curve), curve, np.inf)
+    suggestion, min_loss_rate = _suggest(tested, finite)
+    return LearningRateFinderResult(
+        learning_rates=tested,
+        losses=np.asarray(losses, dtype=np.float64),
+        smoothed_losses=curve,
+        suggestion=suggestion,
+        min_loss_learning_rate=min_loss_rate,
+        stopped_early=stopped,
+    )
