@@ -50,15 +50,26 @@ from kerasimgcls.plots import (
     plot_similar_images,
     plot_top_losses,
 )
+from kerasimgcls.recipes import Recipe, get_recipe, list_recipes, register_recipe
+from kerasimgcls.training import (
+    History,
+    Trainer,
+    TrainingDivergedError,
+    seed_everything,
+)
 
 __all__ = [
     "ClassificationReport",
     "GradCamResult",
+    "History",
     "ImageDataset",
     "InputPreprocessing",
     "LearningRateFinderResult",
+    "Recipe",
     "SimilarImages",
     "Split",
+    "Trainer",
+    "TrainingDivergedError",
     "__version__",
     "build_airbench_cnn",
     "build_cifar_cnn",
@@ -71,8 +82,10 @@ __all__ = [
     "from_arrays",
     "get_class_names",
     "get_model",
+    "get_recipe",
     "grad_cam",
     "list_models",
+    "list_recipes",
     "load_digits",
     "load_model",
     "normalize",
@@ -87,6 +100,8 @@ __all__ = [
     "plot_top_losses",
     "predict_proba",
     "register_model",
+    "register_recipe",
+    "seed_everything",
     "similar_images",
     "to_tf_dataset",
 ]

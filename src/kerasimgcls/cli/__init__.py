@@ -33,9 +33,9 @@ _USER_ERRORS = (
 
 
 def _command_modules() -> list[ModuleType]:
-    from kerasimgcls.cli import _summary
+    from kerasimgcls.cli import _evaluate, _predict, _summary, _train
 
-    return [_summary]
+    return [_train, _evaluate, _predict, _summary]
 
 
 def build_parser() -> argparse.ArgumentParser:

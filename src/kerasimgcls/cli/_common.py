@@ -1,0 +1,213 @@
+"""Helpers shared by the commands: data options, loading data, loading a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from kerasimgcls._validation import check_path_exists
+from kerasimgcls.data import ImageDataset
+
+__all__ = [
+    "DATASETS",
+    "add_data_arguments",
+    "data_spec_from_args",
+    "load_data",
+    "load_data_from_args",
+    "load_run",
+    "read_run_json",
+]
+
+# Dataset names of --dataset; each maps to kerasimgcls.data.load_<name>.
+DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction in [0, 1); received {text!r}"
+        ) from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction in [0, 1); received {text!r}"
+        )
+    return value
+
+
+def _image_size(text: str) -> list[int]:
+    try:
+        parts = [int(p) for p in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected SIZE or HEIGHT,WIDTH such as 32 or 64,48; received {text!r}"
+        )
+    return parts
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--dataset``/``--data-dir`` and the data options to ``parser``."""
+    group = parser.add_argument_group("data")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="a named dataset (default: digits, which ships with scikit-learn)",
+    )
+    source.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="a folder of images, one sub-folder per class (or train/ and test/)",
+    )
+    group.add_argument(
+        "--image-size",
+        type=_image_size,
+        metavar="SIZE",
+        help="resize folder images to SIZE or HEIGHT,WIDTH (default: keep)",
+    )
+    group.add_argument(
+        "--color-mode",
+        choices=("rgb", "grayscale", "rgba"),
+        default="rgb",
+        help="channels of folder images (default: rgb)",
+    )
+    group.add_argument(
+        "--validation-split",
+        type=_fraction,
+        default=0.1,
+        metavar="FRACTION",
+        help="fraction of the training images held out for validation (default: 0.1)",
+    )
+    group.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the validation split, kept apart from --seed so runs with "
+        "different seeds validate on the same images (default: 0)",
+    )
+
+
+def data_spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the JSON description of the data options (recorded in ``run.json``)."""
+    spec: dict[str, Any] = {
+        "validation_split": args.validation_split,
+        "split_seed": args.split_seed,
+    }
+    if args.data_dir is not None:
+        spec.update(
+            {
+                "data_dir": str(Path(args.data_dir).resolve()),
+                "image_size": args.image_size,
+                "color_mode": args.color_mode,
+            }
+        )
+    else:
+        spec["dataset"] = args.dataset or "digits"
+    return spec
+
+
+def load_data(spec: dict[str, Any]) -> ImageDataset:
+    """Load the dataset a data spec (see :func:`data_spec_from_args`) describes.
+
+    Raises:
+        ValueError: If the spec names no known dataset or the loader is missing.
+        FileNotFoundError: If ``data_dir`` does not exist.
+    """
+    from kerasimgcls import data as data_module
+
+    validation_split = float(spec.get("validation_split", 0.1))
+    seed = int(spec.get("split_seed", 0))
+    if spec.get("data_dir"):
+        path = check_path_exists(spec["data_dir"], "--data-dir", kind="dir")
+        loader = getattr(data_module, "load_image_folder", None)
+        if loader is None:
+            raise ValueError("--data-dir needs kerasimgcls.load_image_folder")
+        size = spec.get("image_size")
+        dataset: ImageDataset = loader(
+            path,
+            image_size=tuple(size) if size else None,
+            color_mode=spec.get("color_mode", "rgb"),
+            validation_split=validation_split,
+            seed=seed,
+        )
+        return dataset
+    name = spec.get("dataset", "digits")
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}. Available: {list(DATASETS)}")
+    loader = getattr(data_module, f"load_{name}", None)
+    if loader is None:
+        raise ValueError(
+            f"--dataset {name} needs kerasimgcls.load_{name}, which this version "
+            "does not have; use --data-dir with the images instead"
+        )
+    dataset = loader(validation_split=validation_split, seed=seed)
+    return dataset
+
+
+def load_data_from_args(args: argparse.Namespace) -> ImageDataset:
+    """Load the dataset the command-line data options describe."""
+    return load_data(data_spec_from_args(args))
+
+
+def read_run_json(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the ``run.json`` of ``run_dir``.
+
+    Raises:
+        FileNotFoundError: If ``run_dir`` or its ``run.json`` does not exist.
+        ValueError: If ``run.json`` is not valid JSON.
+    """
+    directory = check_path_exists(run_dir, "RUN_DIR", kind="dir")
+    path = directory / "run.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"RUN_DIR has no run.json: {str(directory)!r} is not a kerasimgcls run "
+            "(run `kerasimgcls train --run-dir DIR` first)"
+        )
+    try:
+        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from err
+    return config
+
+
+def load_run(
+    run_dir: str | os.PathLike[str],
+) -> tuple[Any, dict[str, Any], ImageDataset]:
+    """Return ``(model, run_config, data)`` of a finished run.
+
+    ``model`` is the run's ``model.keras`` (exported: uint8 input, class names
+    inside, loaded with safe mode on), ``run_config`` the parsed ``run.json``, and
+    ``data`` the dataset rebuilt from the run's ``"data"`` section (the same
+    splits: the loaders are seeded).
+
+    Raises:
+        FileNotFoundError: If the run directory, ``run.json`` or ``model.keras`` is
+            missing.
+        ValueError: If the rebuilt data is not the data the run was trained on.
+    """
+    from kerasimgcls._export import load_model
+
+    config = read_run_json(run_dir)
+    model_path = Path(run_dir) / "model.keras"
+    if not model_path.is_file():
+        raise FileNotFoundError(
+            f"RUN_DIR has no model.keras: {str(run_dir)!r} (did the run finish?)"
+        )
+    model = load_model(model_path)
+    data = load_data(dict(config.get("data", {})))
+    expected = config.get("data", {}).get("fingerprint")
+    if expected and data.fingerprint != expected:
+        raise ValueError(
+            f"the data loaded for {str(run_dir)!r} differs from the data the run "
+            "was trained on (fingerprint mismatch); were the files changed?"
+        )
+    return model, config, data

@@ -1,0 +1,67 @@
+"""``kerasimgcls evaluate RUN_DIR``: score a finished run and write ``metrics.json``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``evaluate`` sub-command."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a run's model and write metrics.json",
+        description=(
+            "Load RUN_DIR/model.keras, rebuild the run's dataset from run.json and "
+            "write the loss and accuracy of the chosen split to RUN_DIR/metrics.json."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    parser.add_argument(
+        "--split",
+        choices=("test", "validation", "train"),
+        default="test",
+        help="the split to score (default: test, or validation if there is none)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=256, help="images per forward pass"
+    )
+    parser.set_defaults(handler=run)
+
+
+def score(
+    model: Any, images: Any, labels: Any, *, batch_size: int = 256
+) -> dict[str, float]:
+    """Return the cross-entropy loss and the accuracy of ``model`` on uint8 images."""
+    from kerasimgcls._export import predict_proba
+
+    probabilities = predict_proba(model, images, batch_size=batch_size)
+    picked = probabilities[np.arange(len(labels)), labels]
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+    return {"loss": loss, "accuracy": accuracy}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the run's model on a split and record it in ``metrics.json``."""
+    from kerasimgcls.cli._common import load_run
+    from kerasimgcls.training._run_dir import write_metrics
+
+    model, _config, data = load_run(args.run_dir)
+    name = args.split
+    if name == "test" and data.test is None:
+        name = "validation"
+    split = data.splits().get(name)
+    if split is None:
+        raise ValueError(f"the run's dataset has no {args.split} split to evaluate")
+    scores = score(model, split.images, split.labels, batch_size=args.batch_size)
+    write_metrics(args.run_dir, name, scores, len(split))
+    print(
+        f"{name} ({len(split)} images): loss {scores['loss']:.4f}, "
+        f"accuracy {scores['accuracy']:.4f}"
+    )
+    print(f"wrote {Path(args.run_dir) / 'metrics.json'}")
+    return 0

@@ -1,0 +1,203 @@
+"""``kerasimgcls train``: train a registered model on a dataset and write a run dir."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from kerasimgcls.cli._common import add_data_arguments, data_spec_from_args, load_data
+from kerasimgcls.recipes import get_recipe, json_ready, list_recipes
+
+_SCHEDULES = ("constant", "cosine", "one_cycle")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``train`` sub-command."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model and write a run directory",
+        description=(
+            "Train a registered model on a dataset with a named recipe and write "
+            "run.json, history.csv/json, curves.png, model.keras and metrics.json "
+            "into --run-dir. Running the same command again resumes an interrupted "
+            "run from its last completed epoch (a finished run is not retrained)."
+        ),
+    )
+    add_data_arguments(parser)
+    training = parser.add_argument_group("training (override the recipe)")
+    training.add_argument(
+        "--recipe",
+        default="reference",
+        help=f"named recipe (default: reference); one of {list_recipes()}",
+    )
+    training.add_argument("--model", help="registered model name (default: recipe's)")
+    training.add_argument("--epochs", type=int, help="number of epochs")
+    training.add_argument("--batch-size", type=int, help="images per step")
+    training.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    training.add_argument("--optimizer", help="Keras optimizer name, e.g. adam, sgd")
+    training.add_argument("--learning-rate", type=float, help="peak learning rate")
+    training.add_argument(
+        "--schedule", choices=_SCHEDULES, help="learning-rate schedule"
+    )
+    training.add_argument("--warmup-epochs", type=float, help="epochs of warmup")
+    training.add_argument("--label-smoothing", type=float, help="label smoothing")
+    training.add_argument(
+        "--augment",
+        metavar="SPEC",
+        help="augmentation, e.g. 'flip,translate=4,cutout=8', or 'none'",
+    )
+    training.add_argument(
+        "--early-stopping", type=int, metavar="PATIENCE", help="early-stopping patience"
+    )
+    training.add_argument(
+        "--class-weight", choices=("balanced",), help="weight classes by frequency"
+    )
+    training.add_argument(
+        "--steps-per-execution", type=int, help="training steps per compiled call"
+    )
+    training.add_argument(
+        "--no-deterministic",
+        action="store_true",
+        help="skip TensorFlow op determinism (faster on some hardware)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--run-dir",
+        help="run directory (default: runs/<dataset>-<model>-seed<seed>)",
+    )
+    output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in a non-empty --run-dir instead of resuming it",
+    )
+    output.add_argument(
+        "--no-evaluate",
+        action="store_true",
+        help="skip scoring the test split into metrics.json at the end",
+    )
+    output.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, only the summary"
+    )
+    parser.set_defaults(handler=run)
+
+
+def parse_augment(spec: str | None, recipe_augment: Any) -> Any:
+    """Return the :class:`kerasimgcls.Augmentation` of ``--augment`` (or the recipe's).
+
+    ``spec`` is ``none`` or comma-separated ``key=value`` items, a bare key meaning
+    ``True``: ``flip,translate=4``.
+
+    Raises:
+        ValueError: If ``spec`` cannot be parsed or augmentation is not available.
+    """
+    if spec is None:
+        options = None if recipe_augment is None else dict(recipe_augment)
+    elif spec.strip().lower() in ("", "none", "off"):
+        options = None
+    else:
+        options = {}
+        for item in spec.split(","):
+            key, _, value = item.strip().partition("=")
+            if not key:
+                raise ValueError(f"--augment: cannot parse {spec!r}")
+            options[key.strip()] = _parse_value(value.strip()) if value else True
+    if options is None:
+        return None
+    from kerasimgcls import data as data_module
+
+    augmentation = getattr(data_module, "Augmentation", None)
+    if augmentation is None:
+        raise ValueError("--augment needs kerasimgcls.Augmentation")
+    return augmentation(**options)
+
+
+def _parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train as the arguments say; print where the run went and its scores."""
+    from kerasimgcls.models import get_model
+    from kerasimgcls.training import Trainer
+
+    recipe = get_recipe(args.recipe)
+    spec = data_spec_from_args(args)
+    augment = parse_augment(args.augment, recipe.augment)
+    data = load_data(spec)
+    model_name = args.model or recipe.model
+    get_model_kwargs = {
+        "input_shape": data.input_shape,
+        "num_classes": data.num_classes,
+        **dict(recipe.model_kwargs),
+    }
+    run_dir = Path(args.run_dir or _default_run_dir(spec, model_name, args.seed))
+    optimizer = args.optimizer or recipe.make_optimizer()
+    trainer = Trainer(
+        lambda: get_model(model_name, **get_model_kwargs),
+        optimizer=optimizer,
+        learning_rate=_pick(args.learning_rate, recipe.learning_rate),
+        schedule=_pick(args.schedule, recipe.schedule),
+        warmup_epochs=_pick(args.warmup_epochs, recipe.warmup_epochs),
+        label_smoothing=_pick(args.label_smoothing, recipe.label_smoothing),
+        seed=args.seed,
+        deterministic=not args.no_deterministic,
+        run_dir=run_dir,
+        overwrite=args.overwrite,
+        early_stopping_patience=_pick(
+            args.early_stopping, recipe.early_stopping_patience
+        ),
+        class_weight=args.class_weight,
+        steps_per_execution=_pick(args.steps_per_execution, recipe.steps_per_execution),
+        metadata={
+            "command": ["kerasimgcls", *args.argv],
+            "recipe": recipe.to_dict(),
+            "model_name": model_name,
+            "data": spec,
+        },
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+    )
+    history = trainer.fit(
+        data,
+        epochs=_pick(args.epochs, recipe.epochs),
+        batch_size=_pick(args.batch_size, recipe.batch_size),
+        augment=augment,
+    )
+    print(f"{data.summary()}; model {model_name}; recipe {recipe.name}")
+    if len(history):
+        last = history.rows[-1]
+        shown = {k: v for k, v in last.items() if k != "epoch_time" and v is not None}
+        print("epoch " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))
+    if not args.no_evaluate:
+        for name, split in (("validation", data.validation), ("test", data.test)):
+            if split is not None:
+                scores = trainer.evaluate(split, name=name)
+                print(
+                    f"{name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items())
+                )
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(json_ready(value))
+
+
+def _default_run_dir(spec: dict[str, Any], model_name: str, seed: int) -> Path:
+    source = spec.get("dataset") or Path(spec.get("data_dir", "data")).name
+    return Path("runs") / f"{source}-{model_name}-seed{seed}"

@@ -1,0 +1,169 @@
+"""Named training recipes: a model, an optimizer, a schedule and the data settings.
+
+A recipe is everything about *how* to train, apart from the data: the CLI's
+``--recipe NAME`` and :func:`get_recipe` look it up by name, and every option can
+still be overridden (``--epochs``, ``--batch-size``, ...). Register your own with
+:func:`register_recipe`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kerasimgcls._validation import check_positive_int, check_rate
+
+__all__ = ["Recipe", "get_recipe", "list_recipes", "register_recipe"]
+
+_REGISTRY: dict[str, Recipe] = {}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: model, optimizer, schedule, augmentation, epochs and batch size.
+
+    Attributes:
+        name: The registry name.
+        description: One line for ``--help`` and the documentation.
+        model: A registered model name (see :func:`kerasimgcls.list_models`).
+        model_kwargs: Extra keyword arguments of the model factory.
+        optimizer: A Keras optimizer name.
+        optimizer_kwargs: Keyword arguments of the optimizer (``momentum``, ...).
+        learning_rate: Peak learning rate, or ``None`` for the optimizer's default.
+        schedule: ``None``, ``"constant"``, ``"cosine"`` or ``"one_cycle"``.
+        warmup_epochs: Epochs of linear warmup.
+        label_smoothing: Label smoothing of the cross-entropy.
+        augment: Keyword arguments of :class:`kerasimgcls.Augmentation`, or ``None``.
+        epochs: Number of epochs.
+        batch_size: Images per step.
+        early_stopping_patience: Epochs without improvement before stopping.
+        steps_per_execution: Training steps per compiled call.
+
+    Example:
+        >>> from kerasimgcls import get_recipe
+        >>> recipe = get_recipe("reference")
+        >>> recipe.model, recipe.optimizer, recipe.batch_size, recipe.epochs
+        ('cifar_cnn', 'adam', 64, 25)
+    """
+
+    name: str
+    description: str
+    model: str = "cifar_cnn"
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    optimizer: str = "adam"
+    optimizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    learning_rate: float | None = None
+    schedule: str | None = None
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    augment: Mapping[str, Any] | None = None
+    epochs: int = 25
+    batch_size: int = 64
+    early_stopping_patience: int | None = None
+    steps_per_execution: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string; received {self.name!r}")
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.steps_per_execution, "steps_per_execution")
+        check_rate(self.label_smoothing, "label_smoothing")
+        if self.warmup_epochs < 0:
+            raise ValueError(
+                "warmup_epochs must be non-negative; received "
+                f"warmup_epochs={self.warmup_epochs!r}"
+            )
+
+    def make_optimizer(self) -> Any:
+        """Return a new Keras optimizer as the recipe describes it."""
+        import keras
+
+        config = {"class_name": self.optimizer, "config": dict(self.optimizer_kwargs)}
+        return keras.optimizers.get(config)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recipe as plain JSON-friendly data (for ``run.json``)."""
+        ready: dict[str, Any] = json_ready(dataclasses.asdict(self))
+        return ready
+
+
+def json_ready(value: Any) -> Any:
+    """Return ``value`` with mappings and tuples turned into dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def register_recipe(recipe: Recipe, *, replace: bool = False) -> Recipe:
+    """Register ``recipe`` under ``recipe.name`` and return it.
+
+    Args:
+        recipe: The recipe.
+        replace: Allow replacing a recipe of the same name.
+
+    Returns:
+        The recipe, unchanged.
+
+    Raises:
+        TypeError: If ``recipe`` is not a :class:`Recipe`.
+        ValueError: If the name is taken and ``replace`` is false.
+
+    Example:
+        >>> from kerasimgcls import Recipe, register_recipe
+        >>> _ = register_recipe(Recipe("quick_doc", "two epochs", epochs=2))
+        >>> "quick_doc" in list_recipes()
+        True
+    """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a Recipe; received {type(recipe).__name__}")
+    if recipe.name in _REGISTRY and not replace:
+        raise ValueError(
+            f"A recipe named {recipe.name!r} is already registered; choose another "
+            f"name or pass replace=True. Registered: {list_recipes()}"
+        )
+    _REGISTRY[recipe.name] = recipe
+    return recipe
+
+
+def list_recipes() -> list[str]:
+    """Return the names of the registered recipes, sorted.
+
+    Example:
+        >>> from kerasimgcls import list_recipes
+        >>> "reference" in list_recipes()
+        True
+    """
+    return sorted(_REGISTRY)
+
+
+def get_recipe(name: str) -> Recipe:
+    """Return the recipe registered as ``name``.
+
+    Raises:
+        ValueError: If there is no such recipe; the message lists the names.
+
+    Example:
+        >>> from kerasimgcls import get_recipe
+        >>> get_recipe("reference").optimizer
+        'adam'
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown recipe {name!r}. Available: {list_recipes()}"
+        ) from None
+
+
+register_recipe(
+    Recipe(
+        "reference",
+        "the tutorial: cifar_cnn, Adam (learning rate 0.001), batch 64, 25 epochs, "
+        "no augmentation",
+    )
+)

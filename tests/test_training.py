@@ -1,0 +1,262 @@
+"""Trainer, History and the run directory, in process (tiny models on digits)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import kerasimgcls as kic
+from kerasimgcls.training import History, Trainer, TrainingDivergedError
+
+
+def tiny_cnn(input_shape=(8, 8, 1), num_classes=10, dropout=0.1):  # type: ignore[no-untyped-def]
+    """A 2-block conv net: fast, and learns the 8x8 digits in a few epochs."""
+    inputs = keras.Input(input_shape)
+    x = kic.conv_block(inputs, 16, pool_size=2, name="block1")
+    x = kic.conv_block(x, 32, pool_size=2, dropout=dropout, name="block2")
+    outputs = kic.dense_head(x, num_classes, units=(32,), name="head")
+    return keras.Model(inputs, outputs, name="tiny_cnn")
+
+
+def make_trainer(**kwargs):  # type: ignore[no-untyped-def]
+    options = {"seed": 0, "deterministic": False, "verbose": 0}
+    options.update(kwargs)
+    return Trainer(tiny_cnn, **options)
+
+
+def test_trainer_learns_digits_well_above_chance(digits, tmp_path: Path) -> None:
+    trainer = make_trainer(learning_rate=3e-3, run_dir=tmp_path / "run")
+    history = trainer.fit(digits, epochs=4, batch_size=32)
+    scores = trainer.evaluate(digits.test)
+    # Chance is 10%; a model that learned nothing cannot pass this.
+    assert scores["accuracy"] > 0.8, scores
+    assert history.rows[-1]["val_accuracy"] > 0.8
+    assert history.rows[-1]["loss"] < history.rows[0]["loss"]
+    probabilities = trainer.predict(digits.test.images[:5])
+    assert probabilities.shape == (5, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_run_dir_files_parse_and_agree(digits, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    trainer = make_trainer(run_dir=run_dir, metadata={"data": {"dataset": "digits"}})
+    history = trainer.fit(digits, epochs=2, batch_size=64)
+    trainer.evaluate(digits.test)
+    for name in (
+        "run.json",
+        "history.csv",
+        "history.json",
+        "curves.png",
+        "model.keras",
+        "metrics.json",
+        "checkpoints/last.npz",
+    ):
+        assert (run_dir / name).is_file(), name
+    with open(run_dir / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[1]["val_accuracy"]) == pytest.approx(
+        history.rows[1]["val_accuracy"]
+    )
+    assert json.loads((run_dir / "history.json").read_text()) == history.rows
+    assert History.from_run(run_dir).rows == history.rows
+    assert History.from_csv(run_dir / "history.csv").column("loss") == pytest.approx(
+        history.column("loss")
+    )
+    for row in history.rows:
+        assert set(row) >= {
+            "epoch",
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+            "learning_rate",
+            "epoch_time",
+        }
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "finished"
+    assert run["class_names"] == list(digits.class_names)
+    assert run["data"]["fingerprint"] == digits.fingerprint
+    assert run["data"]["dataset"] == "digits"
+    assert run["config"]["seed"] == 0
+    assert run["model"]["parameters"] == trainer.model.count_params()
+    assert {"tensorflow", "keras", "numpy", "python", "kerasimgcls"} <= set(
+        run["versions"]
+    )
+    assert run["final"]["epochs_completed"] == 2
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["num_images"] == len(digits.test)
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The exported model takes raw uint8 pixels and carries the class names.
+    exported = kic.load_model(run_dir)
+    assert kic.get_class_names(exported) == digits.class_names
+    np.testing.assert_allclose(
+        kic.predict_proba(exported, digits.test.images[:8]),
+        trainer.predict(digits.test.images[:8]),
+        atol=1e-5,
+    )
+
+
+def test_rerunning_a_finished_run_does_not_train_again(digits, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = make_trainer(run_dir=run_dir).fit(digits, epochs=2)
+    again = make_trainer(run_dir=run_dir)
+    second = again.fit(digits, epochs=2)
+    assert second.rows == first.rows
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["resumes"][-1]["epoch"] == 2
+
+
+def test_history_plot_and_dataframe(tmp_path: Path) -> None:
+    history = History(
+        [
+            {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1},
+            {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.9},
+        ]
+    )
+    path = history.plot(tmp_path / "curves.png", title="t")
+    assert path.stat().st_size > 1000
+    assert history.columns == ["epoch", "loss", "accuracy", "val_loss"]
+    pandas = pytest.importorskip("pandas")
+    frame = history.to_dataframe()
+    assert isinstance(frame, pandas.DataFrame)
+    assert list(frame.index) == [1, 2]
+
+
+def test_history_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="history is empty"):
+        History().plot(tmp_path / "x.png")
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        History([{"epoch": 1}]).column("nope")
+    with pytest.raises(FileNotFoundError, match="no history.json or history.csv"):
+        History.from_run(tmp_path)
+    (tmp_path / "bad.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="not a JSON list"):
+        History.from_json(tmp_path / "bad.json")
+
+
+# --------------------------------------------------------------- bad input
+def test_model_output_size_mismatch_is_refused(digits) -> None:
+    trainer = Trainer(tiny_cnn(num_classes=3), verbose=0, deterministic=False)
+    with pytest.raises(ValueError, match=r"outputs 3 classes .* num_classes=10"):
+        trainer.fit(digits, epochs=1)
+
+
+def test_input_shape_mismatch_is_refused(digits) -> None:
+    trainer = Trainer(tiny_cnn(input_shape=(16, 16, 1)), verbose=0)
+    with pytest.raises(ValueError, match=r"shape \(8, 8, 1\) but the model expects"):
+        trainer.fit(digits, epochs=1)
+
+
+def test_empty_split_is_refused(digits) -> None:
+    empty = kic.Split(np.zeros((0, 8, 8, 1), np.uint8), np.zeros((0,), np.int64))
+    data = kic.ImageDataset(digits.train, empty, None, digits.class_names)
+    with pytest.raises(ValueError, match="data.validation is empty"):
+        make_trainer().fit(data, epochs=1)
+    with pytest.raises(ValueError, match="split is empty"):
+        make_trainer().evaluate(empty)
+
+
+def test_non_empty_run_dir_without_checkpoint_is_refused(
+    digits, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"not empty \(notes.txt\)"):
+        make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_replaces_only_run_files(digits, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    make_trainer(run_dir=tmp_path, overwrite=True).fit(digits, epochs=1)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "run.json").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_non_writable_run_dir_is_refused(digits, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match="not writable"):
+            make_trainer(run_dir=locked).fit(digits, epochs=1)
+    finally:
+        locked.chmod(0o700)
+
+
+def test_run_dir_that_is_a_file_is_refused(digits, tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        make_trainer(run_dir=target).fit(digits, epochs=1)
+
+
+def test_checkpoint_of_another_configuration_is_refused(
+    digits, tmp_path: Path
+) -> None:
+    make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+    with pytest.raises(ValueError, match=r"different run; batch_size"):
+        make_trainer(run_dir=tmp_path).fit(digits, epochs=1, batch_size=32)
+
+
+def test_nan_loss_stops_with_epoch_and_step(digits, tmp_path: Path) -> None:
+    images = digits.train.images.copy()
+    data = kic.ImageDataset(
+        kic.Split(images, digits.train.labels), None, None, digits.class_names
+    )
+    # A huge learning rate makes the loss overflow within the second epoch.
+    trainer = make_trainer(learning_rate=1e12, optimizer="sgd", run_dir=tmp_path)
+    with pytest.raises(TrainingDivergedError, match=r"NaN or infinite at epoch \d+, step \d+"):
+        trainer.fit(data, epochs=3, batch_size=64)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == "diverged"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
+        ({"seed": 1.5}, TypeError, "seed must be an integer"),
+        ({"optimizer": "nope"}, ValueError, "optimizer must be a Keras optimizer name"),
+        ({"optimizer": 3}, TypeError, "optimizer must be None"),
+        ({"learning_rate": -1.0}, ValueError, "learning_rate must be a positive"),
+        ({"learning_rate": "x"}, TypeError, "learning_rate must be a positive float"),
+        ({"schedule": "linear"}, ValueError, "schedule must be one of"),
+        ({"warmup_epochs": -1}, ValueError, "warmup_epochs must be a non-negative"),
+        ({"label_smoothing": 1.5}, ValueError, r"label_smoothing must be in \[0, 1\)"),
+        (
+            {"loss": "categorical_crossentropy", "label_smoothing": 0.1},
+            ValueError,
+            "label_smoothing applies to the default loss only",
+        ),
+        ({"early_stopping_patience": 0}, ValueError, "early_stopping_patience must"),
+        ({"class_weight": "sometimes"}, ValueError, "class_weight must be None"),
+        ({"class_weight": {0: -1.0}}, ValueError, "non-negative"),
+        ({"callbacks": [object()]}, TypeError, "keras.callbacks.Callback"),
+        ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2"),
+        ({"steps_per_execution": 0}, ValueError, "steps_per_execution must be"),
+    ],
+)
+def test_trainer_argument_checks(kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        Trainer(tiny_cnn(), **kwargs)
+
+
+def test_model_argument_checks(digits) -> None:
+    with pytest.raises(TypeError, match="model must be a keras.Model or a callable"):
+        Trainer("cifar_cnn")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="model factory must return a keras.Model"):
+        Trainer(lambda: 3, deterministic=False)  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError, match="data must be a kerasimgcls ImageDataset"):
+        make_trainer().fit(digits.train, epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="split must be a kerasimgcls Split"):
+        make_trainer().evaluate(digits)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="call fit"):
+        make_trainer().save("x.keras")
