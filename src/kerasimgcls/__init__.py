@@ -16,10 +16,13 @@ from kerasimgcls._export import (
 from kerasimgcls._version import __version__
 from kerasimgcls.blocks import conv_block, dense_head
 from kerasimgcls.data import (
+    Augmentation,
     ImageDataset,
     Split,
+    epochs_dataset,
     from_arrays,
     load_digits,
+    load_image_folder,
     normalize,
     one_hot,
     to_tf_dataset,
@@ -59,6 +62,7 @@ from kerasimgcls.training import (
 )
 
 __all__ = [
+    "Augmentation",
     "ClassificationReport",
     "GradCamResult",
     "History",
@@ -77,6 +81,7 @@ __all__ = [
     "conv_block",
     "dense_head",
     "embeddings",
+    "epochs_dataset",
     "export_model",
     "find_learning_rate",
     "from_arrays",
@@ -87,6 +92,7 @@ __all__ = [
     "list_models",
     "list_recipes",
     "load_digits",
+    "load_image_folder",
     "load_model",
     "normalize",
     "one_hot",

@@ -1,18 +1,23 @@
-"""Datasets: loaders, normalisation, labels, splits and tf.data pipelines."""
+"""Datasets: loaders, normalisation, labels, splits, augmentation and tf.data pipelines."""
 
 from __future__ import annotations
 
 from kerasimgcls.data._arrays import from_arrays, load_digits
+from kerasimgcls.data._augment import Augmentation
 from kerasimgcls.data._dataset import ImageDataset, Split
+from kerasimgcls.data._image_folder import default_cache_dir, load_image_folder
 from kerasimgcls.data._pipeline import epochs_dataset, to_tf_dataset
 from kerasimgcls.data._transforms import normalize, one_hot
 
 __all__ = [
+    "Augmentation",
     "ImageDataset",
     "Split",
+    "default_cache_dir",
     "epochs_dataset",
     "from_arrays",
     "load_digits",
+    "load_image_folder",
     "normalize",
     "one_hot",
     "to_tf_dataset",

@@ -1,20 +1,34 @@
-"""tf.data input pipelines: seeded per-epoch order, batching, normalisation, prefetch.
+"""tf.data input pipelines: seeded per-epoch order, batching, augmentation, prefetch.
 
-The order of epoch ``e`` depends only on ``(seed, e)``, never on how many epochs ran
-before in this process, so a resumed run sees exactly the batches an uninterrupted
-run would have seen.
+The order of epoch ``e`` depends only on ``(seed, e)`` and the augmentation of its
+batch ``b`` only on ``(seed, e, b)``, never on how many epochs ran before in this
+process, so a resumed run sees exactly the batches an uninterrupted run would have
+seen.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Literal
 
 from kerasimgcls._validation import check_choice, check_positive_int
+from kerasimgcls.data._augment import Augmentation, augment_batch, batch_seed
 from kerasimgcls.data._dataset import Split
 
 __all__ = ["epochs_dataset", "to_tf_dataset"]
 
 LabelMode = Literal["categorical", "int"]
+
+
+def _check_augment(augment: object) -> Augmentation | None:
+    if augment is None:
+        return None
+    if not isinstance(augment, Augmentation):
+        raise TypeError(
+            "augment must be a kerasimgcls Augmentation such as "
+            f"Augmentation(flip=True, translate=4) or None; received augment={augment!r}"
+        )
+    return None if augment.is_identity else augment
 
 
 def _check_common(
@@ -48,18 +62,27 @@ def _batches(
     batch_size: int,
     label_mode: str,
     drop_remainder: bool,
+    augment: Augmentation | None,
+    seed: int,
+    epoch: Any,
 ) -> Any:
     import tensorflow as tf
 
-    def gather(index: Any) -> tuple[Any, Any]:
-        x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
+    def gather(batch_index: Any, index: Any) -> tuple[Any, Any]:
+        x = tf.gather(images, index)
+        if augment is not None:
+            # On uint8, before the cast: a quarter of the bytes to move.
+            x = augment_batch(x, augment, batch_seed(seed, epoch, batch_index))
+        x = tf.cast(x, tf.float32) / 255.0
         y = tf.gather(labels, index)
         if label_mode == "categorical":
             y = tf.one_hot(y, num_classes, dtype=tf.float32)
         return x, y
 
-    batches = tf.data.Dataset.from_tensor_slices(order).batch(
-        batch_size, drop_remainder=drop_remainder
+    batches = (
+        tf.data.Dataset.from_tensor_slices(order)
+        .batch(batch_size, drop_remainder=drop_remainder)
+        .enumerate()
     )
     return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
@@ -84,12 +107,14 @@ def to_tf_dataset(
     epoch: int = 0,
     label_mode: LabelMode = "categorical",
     drop_remainder: bool = False,
+    augment: Augmentation | None = None,
 ) -> Any:
     """Return one epoch of ``split`` as a :class:`tf.data.Dataset` of batches.
 
-    Images stay uint8 in memory; each batch is gathered, scaled to float32 in
-    ``[0, 1]`` and its labels one-hot encoded (or kept as integers) on the fly, and
-    batches are prefetched.
+    Images stay uint8 in memory; each batch is gathered, augmented (if asked),
+    scaled to float32 in ``[0, 1]`` and its labels one-hot encoded (or kept as
+    integers) on the fly, and batches are prefetched. With the same arguments the
+    batches are the same, in any process.
 
     Args:
         split: The split to iterate, such as ``data.train``.
@@ -101,12 +126,17 @@ def to_tf_dataset(
         label_mode: ``"categorical"`` for one-hot float32 labels, ``"int"`` for int64
             class indices.
         drop_remainder: Drop the last batch if it is smaller than ``batch_size``.
+        augment: Random flips, translations and cutout for each batch; their
+            randomness depends only on ``(seed, epoch, batch index)``. ``None``
+            for none (validation and test data).
 
     Returns:
         A dataset of ``(images, labels)`` batches: images float32 of shape
         ``(batch, height, width, channels)`` in [0, 1].
 
     Raises:
+        TypeError: If ``split`` is not a :class:`Split` or ``augment`` is not an
+            :class:`Augmentation`.
         ValueError: If the split is empty, an argument is out of range or a label
             is not below ``num_classes``.
 
@@ -123,6 +153,8 @@ def to_tf_dataset(
 
     num_classes, batch_size = _check_common(split, num_classes, batch_size, label_mode)
     epoch = check_positive_int(epoch, "epoch", allow_zero=True)
+    seed = _check_seed(seed)
+    augmentation = _check_augment(augment)
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
     order = _epoch_order(len(split), shuffle, seed, epoch)
@@ -134,6 +166,9 @@ def to_tf_dataset(
         batch_size=batch_size,
         label_mode=label_mode,
         drop_remainder=drop_remainder,
+        augment=augmentation,
+        seed=seed,
+        epoch=epoch,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -149,21 +184,67 @@ def epochs_dataset(
     seed: int = 0,
     label_mode: LabelMode = "categorical",
     drop_remainder: bool = False,
+    augment: Augmentation | None = None,
 ) -> tuple[Any, int]:
     """Return the batches of epochs ``initial_epoch .. epochs - 1`` back to back.
 
     For ``keras.Model.fit(..., steps_per_epoch=steps, initial_epoch=...)``: one
-    iterator serves every epoch, and epoch ``e`` has the order of
-    ``to_tf_dataset(..., epoch=e)``.
+    iterator serves every epoch, and epoch ``e`` yields exactly the batches of
+    ``to_tf_dataset(..., epoch=e)`` (same order, same augmentation), so a run
+    resumed at ``initial_epoch`` continues as if it had never stopped.
+
+    Args:
+        split: The split to iterate, such as ``data.train``.
+        num_classes: Number of classes, for one-hot encoding.
+        batch_size: Images per batch.
+        initial_epoch: First epoch to produce (0-based).
+        epochs: One past the last epoch to produce.
+        shuffle: Shuffle each epoch; the order depends only on ``seed`` and the
+            epoch.
+        seed: Seed of the order and of the augmentation.
+        label_mode: ``"categorical"`` or ``"int"``, as in :func:`to_tf_dataset`.
+        drop_remainder: Drop each epoch's last batch if it is smaller than
+            ``batch_size``.
+        augment: Augmentation of each batch, as in :func:`to_tf_dataset`.
 
     Returns:
         ``(dataset, steps_per_epoch)``.
+
+    Raises:
+        TypeError: If ``split`` is not a :class:`Split` or ``augment`` is not an
+            :class:`Augmentation`.
+        ValueError: If the split is empty, an argument is out of range,
+            ``epochs`` is not above ``initial_epoch`` or a label is not below
+            ``num_classes``.
+
+    Example:
+        >>> from kerasimgcls import Augmentation, epochs_dataset, load_digits
+        >>> data = load_digits(seed=0)
+        >>> batches, steps = epochs_dataset(
+        ...     data.train, num_classes=10, batch_size=100, initial_epoch=1, epochs=3,
+        ...     seed=7, augment=Augmentation(flip=True, translate=1))
+        >>> steps, sum(1 for _ in batches) == 2 * steps
+        (13, True)
     """
     import tensorflow as tf
 
     num_classes, batch_size = _check_common(split, num_classes, batch_size, label_mode)
+    initial_epoch = check_positive_int(initial_epoch, "initial_epoch", allow_zero=True)
+    epochs = check_positive_int(epochs, "epochs")
+    if epochs <= initial_epoch:
+        raise ValueError(
+            f"epochs must be greater than initial_epoch; received epochs={epochs} "
+            f"and initial_epoch={initial_epoch}"
+        )
+    seed = _check_seed(seed)
+    augmentation = _check_augment(augment)
     size = len(split)
     steps = size // batch_size if drop_remainder else -(-size // batch_size)
+    if steps == 0:
+        raise ValueError(
+            f"batch_size={batch_size} with drop_remainder=True leaves no batch of "
+            f"the {size} images; lower batch_size"
+        )
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
 
@@ -177,8 +258,17 @@ def epochs_dataset(
             batch_size=batch_size,
             label_mode=label_mode,
             drop_remainder=drop_remainder,
+            augment=augmentation,
+            seed=seed,
+            epoch=epoch,
         )
 
     epochs_range = tf.data.Dataset.range(initial_epoch, epochs)
     dataset = epochs_range.flat_map(one_epoch)
     return dataset.prefetch(tf.data.AUTOTUNE), steps
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer; received seed={seed!r}")
+    return int(seed)

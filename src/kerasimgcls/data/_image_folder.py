@@ -1,0 +1,432 @@
+"""Load a folder of class sub-folders of images, decoding each file once and caching."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kerasimgcls._io import atomic_path, write_json_atomic
+from kerasimgcls._validation import (
+    check_choice,
+    check_int_pair,
+    check_path_exists,
+    check_positive_int,
+    check_rate,
+)
+from kerasimgcls.data._dataset import ImageDataset, Split
+from kerasimgcls.data._files import (
+    CHANNELS,
+    ColorMode,
+    FolderScan,
+    Interpolation,
+    decode_file,
+    decode_many,
+    default_workers,
+    scan_folder,
+)
+from kerasimgcls.data._split import train_validation_split
+
+__all__ = ["default_cache_dir", "load_image_folder"]
+
+logger = logging.getLogger(__name__)
+
+_CACHE_FORMAT = 1
+_SPLIT_FOLDERS = ("train", "test", "validation", "val")
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
+
+
+def default_cache_dir() -> Path:
+    """Where decoded image folders are cached unless ``cache=`` says otherwise.
+
+    ``$KERASIMGCLS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/kerasimgcls``, else
+    ``~/.cache/kerasimgcls``.
+    """
+    explicit = os.environ.get("KERASIMGCLS_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "kerasimgcls"
+
+
+@dataclass(frozen=True)
+class _Options:
+    image_size: tuple[int, int] | None
+    color_mode: str
+    interpolation: str
+    on_error: str
+    workers: int
+    cache_dir: Path | None
+
+
+def load_image_folder(
+    path: str | os.PathLike[str],
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    color_mode: ColorMode = "rgb",
+    validation_split: float = 0.1,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
+    interpolation: Interpolation = "bilinear",
+    on_error: Literal["raise", "skip"] = "raise",
+    cache: bool | str | os.PathLike[str] = True,
+    workers: int | None = None,
+    name: str | None = None,
+) -> ImageDataset:
+    """Load a folder of images laid out one sub-folder per class.
+
+    ``path/<class>/<file>`` (JPEG, PNG, BMP or GIF; deeper sub-folders belong to
+    their class) becomes the training data, classes in sorted folder order. If
+    ``path`` instead holds ``train/`` and optionally ``test/`` (and ``validation/``
+    or ``val/``), each with the class folders, those become the splits; otherwise
+    there is no test split. The validation split is carved from the training images
+    (stratified, seeded) unless a validation folder exists.
+
+    Grayscale, RGB, RGBA and palette files may be mixed: every image comes out with
+    the channels of ``color_mode`` (alpha is dropped for ``"rgb"``). Files with other
+    extensions (``.DS_Store``, ``.txt``, ...) are skipped.
+
+    Each file is decoded once, by a thread pool, and the uint8 result is cached
+    (an ``.npz`` file written atomically, one per folder and options). The cache is
+    used only while the folder's list of files, their sizes and modification times
+    and the options are unchanged, so a later load costs a file listing and one
+    read. Use :func:`check_image_folder` for a full report of a folder's problems.
+
+    Args:
+        path: The folder.
+        image_size: ``(height, width)`` (or one int for a square) to resize every
+            image to. ``None`` keeps the files' size, which must then be the same for
+            every file.
+        color_mode: ``"rgb"`` (3 channels), ``"grayscale"`` (1) or ``"rgba"`` (4).
+        validation_split: Fraction of the training images held out for validation,
+            stratified by class, in ``[0, 1)``.
+        seed: Seed of the validation split.
+        class_names: Class folders to use, in label order; default: every
+            sub-folder, sorted by name.
+        interpolation: Resampling filter used by ``image_size``.
+        on_error: ``"raise"`` stops at the first file that cannot be decoded and
+            names it; ``"skip"`` leaves such files out with a warning (the files
+            are never modified or deleted).
+        cache: ``True`` caches in :func:`default_cache_dir`, a path caches in that
+            folder, ``False`` turns the cache off.
+        workers: Decoding threads; default: two per CPU core (at most 16).
+        name: Name recorded in runs; default: the folder's name.
+
+    Returns:
+        The dataset, images uint8 of shape ``(n, height, width, channels)``.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        NotADirectoryError: If ``path`` is not a folder.
+        ValueError: If an argument is out of range, the folder has no class
+            sub-folders or no images, a file cannot be decoded (with
+            ``on_error="raise"``; the message names the file), or files differ in
+            size while ``image_size`` is ``None``.
+        TypeError: If ``image_size`` or ``workers`` has the wrong type.
+
+    Example:
+        >>> from kerasimgcls import load_image_folder
+        >>> data = load_image_folder("pets/", image_size=64)  # doctest: +SKIP
+        >>> data.class_names, data.input_shape  # doctest: +SKIP
+        (('cat', 'dog'), (64, 64, 3))
+    """
+    root = check_path_exists(path, "path", kind="dir")
+    options = _check_options(
+        image_size, color_mode, interpolation, on_error, cache, workers
+    )
+    validation_split = check_rate(validation_split, "validation_split")
+    layout = _split_layout(root)
+    train_root = layout.get("train", root)
+    train = _load_split(train_root, class_names, options)
+    names = train.class_names
+    test = _load_split(layout["test"], names, options) if "test" in layout else None
+    validation: Split | None
+    if "validation" in layout:
+        validation = _load_split(layout["validation"], names, options).split
+        train_split = train.split
+    else:
+        train_split, validation = train_validation_split(
+            train.split, validation_split, seed
+        )
+    return ImageDataset(
+        _in_memory(train_split),
+        _in_memory(validation) if validation is not None else None,
+        _in_memory(test.split) if test is not None else None,
+        names,
+        name or root.resolve().name,
+    )
+
+
+def _in_memory(split: Split) -> Split:
+    # Cached pixels are memory-mapped; carving a split copies them into memory, and
+    # a split that was not carved is copied here, so no array depends on the file.
+    if not isinstance(split.images, np.memmap):
+        return split
+    return Split(np.array(split.images), split.labels)
+
+
+def _check_options(
+    image_size: object,
+    color_mode: object,
+    interpolation: object,
+    on_error: object,
+    cache: object,
+    workers: object,
+) -> _Options:
+    size = None if image_size is None else check_int_pair(image_size, "image_size")
+    check_choice(color_mode, "color_mode", tuple(CHANNELS))
+    check_choice(interpolation, "interpolation", _INTERPOLATIONS)
+    check_choice(on_error, "on_error", ("raise", "skip"))
+    threads = (
+        default_workers() if workers is None else check_positive_int(workers, "workers")
+    )
+    cache_dir: Path | None
+    if cache is True:
+        cache_dir = default_cache_dir()
+    elif cache is False or cache is None:
+        cache_dir = None
+    elif isinstance(cache, str | os.PathLike):
+        cache_dir = Path(cache)
+    else:
+        raise TypeError(
+            f"cache must be True, False or a folder path; received cache={cache!r}"
+        )
+    return _Options(
+        size, str(color_mode), str(interpolation), str(on_error), threads, cache_dir
+    )
+
+
+def _split_layout(root: Path) -> dict[str, Path]:
+    """Return ``{"train": ..., "test": ..., "validation": ...}`` for a split layout."""
+    folders = {
+        entry.name: Path(entry.path)
+        for entry in os.scandir(root)
+        if entry.is_dir() and not entry.name.startswith(".")
+    }
+    if "train" not in folders or not set(folders) <= set(_SPLIT_FOLDERS):
+        return {}
+    has_classes = any(
+        entry.is_dir() and not entry.name.startswith(".")
+        for entry in os.scandir(folders["train"])
+    )
+    if not has_classes:
+        return {}
+    layout = {"train": folders["train"]}
+    if "test" in folders:
+        layout["test"] = folders["test"]
+    for candidate in ("validation", "val"):
+        if candidate in folders:
+            layout["validation"] = folders[candidate]
+            break
+    return layout
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    split: Split
+    class_names: tuple[str, ...]
+
+
+def _load_split(
+    root: Path, class_names: Sequence[str] | None, options: _Options
+) -> _Loaded:
+    scan = scan_folder(root, class_names)
+    if not scan.files:
+        raise ValueError(
+            f"{str(root)!r} has class folders {list(scan.class_names)} but no image "
+            f"files (allowed extensions: .bmp, .gif, .jpeg, .jpg, .png)"
+        )
+    key = _content_key(scan, options)
+    cache_stem = _cache_stem(scan.root, options)
+    cached = _read_cache(cache_stem, key) if cache_stem is not None else None
+    if cached is not None:
+        images, labels, failed = cached
+        logger.info("loaded %d images of %s from the cache", len(labels), root)
+    else:
+        start = time.perf_counter()
+        images, labels, failed = _decode_folder(scan, options)
+        elapsed = time.perf_counter() - start
+        logger.info(
+            "decoded %d images of %s in %.2f s (%.0f images/s)",
+            len(scan.files),
+            root,
+            elapsed,
+            len(scan.files) / max(elapsed, 1e-9),
+        )
+        if cache_stem is not None:
+            _write_cache(cache_stem, key, images, labels, failed)
+    if failed:
+        shown = ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "")
+        warnings.warn(
+            f"skipped {len(failed)} file(s) of {str(root)!r} that could not be "
+            f"decoded: {shown}. Run `kerasimgcls doctor` on the folder for details.",
+            stacklevel=3,
+        )
+    if images.shape[0] == 0:
+        raise ValueError(f"no image in {str(root)!r} could be decoded")
+    return _Loaded(Split(images, labels), scan.class_names)
+
+
+def _decode_folder(
+    scan: FolderScan, options: _Options
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], list[str]]:
+    images: NDArray[np.uint8] | None = None
+    good = np.zeros(len(scan.files), dtype=bool)
+    failed: list[str] = []
+    first_file = ""
+    decode = functools.partial(
+        decode_file,
+        color_mode=options.color_mode,
+        image_size=options.image_size,
+        interpolation=options.interpolation,
+    )
+    results = decode_many(scan.files, decode, workers=options.workers)
+    for index, result in enumerate(results):
+        path = scan.files[index]
+        if result.image is None:
+            if options.on_error == "raise":
+                raise ValueError(
+                    f"cannot decode image file {path!r}: {result.error}. Pass "
+                    "on_error='skip' to leave undecodable files out, or run "
+                    "`kerasimgcls doctor` on the folder to list every problem."
+                )
+            failed.append(scan.relative[index])
+            continue
+        if images is None:
+            images = np.empty((len(scan.files), *result.image.shape), dtype=np.uint8)
+            first_file = path
+        elif result.image.shape != images.shape[1:]:
+            raise ValueError(
+                f"images differ in size: {path!r} is "
+                f"{result.image.shape[:2]} but {first_file!r} is "
+                f"{images.shape[1:3]} (height, width). Pass image_size=(height, "
+                "width) to resize every image to one size."
+            )
+        images[index] = result.image
+        good[index] = True
+    if images is None:
+        channels = CHANNELS[options.color_mode]
+        height, width = options.image_size or (1, 1)
+        return np.zeros((0, height, width, channels), np.uint8), scan.labels[:0], failed
+    if failed:
+        return images[good], scan.labels[good], failed
+    return images, scan.labels.copy(), failed
+
+
+# --- cache -------------------------------------------------------------------------
+
+
+def _options_text(options: _Options) -> str:
+    return json.dumps(
+        {
+            "format": _CACHE_FORMAT,
+            "image_size": options.image_size,
+            "color_mode": options.color_mode,
+            "interpolation": options.interpolation,
+            "on_error": options.on_error,
+        },
+        sort_keys=True,
+    )
+
+
+def _content_key(scan: FolderScan, options: _Options) -> str:
+    digest = hashlib.sha256(_options_text(options).encode())
+    digest.update("\x1f".join(scan.class_names).encode())
+    lines = [
+        f"{relative}\x1f{label}\x1f{size}\x1f{mtime}\n"
+        for relative, label, (size, mtime) in zip(
+            scan.relative, scan.labels.tolist(), scan.stats, strict=True
+        )
+    ]
+    digest.update("".join(lines).encode())
+    return digest.hexdigest()
+
+
+def _cache_stem(root: Path, options: _Options) -> Path | None:
+    """``<cache_dir>/image_folders/<folder>-<hash of path and options>``."""
+    if options.cache_dir is None:
+        return None
+    resolved = root.resolve()
+    identity = f"{resolved}\x1f{_options_text(options)}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
+    return options.cache_dir / "image_folders" / f"{resolved.name}-{digest}"
+
+
+# A cache entry is a small JSON index (the content key, labels, skipped files and
+# the name of the pixel file) plus the pixels as a plain ``.npy`` file whose name
+# carries the content key. The ``.npy`` is memory-mapped on load, so reading it
+# and carving the splits out of it is one pass over the bytes. Both files are
+# written atomically, pixels first; an index is trusted only if its key matches.
+
+
+def _read_cache(
+    stem: Path, key: str
+) -> tuple[NDArray[np.uint8], NDArray[np.int64], list[str]] | None:
+    index_file = stem.with_suffix(".json")
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+        if index.get("key") != key:
+            return None
+        images = np.load(stem.parent / index["images"], mmap_mode="r")
+        labels = np.asarray(index["labels"], dtype=np.int64)
+        failed = [str(item) for item in index["failed"]]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        logger.warning("ignoring unreadable cache %s: %s", index_file, err)
+        return None
+    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
+        logger.warning("ignoring inconsistent cache %s", index_file)
+        return None
+    return images, labels, failed
+
+
+def _write_cache(
+    stem: Path,
+    key: str,
+    images: NDArray[np.uint8],
+    labels: NDArray[np.int64],
+    failed: list[str],
+) -> None:
+    images_file = stem.parent / f"{stem.name}-{key[:16]}.npy"
+    index = {
+        "format": _CACHE_FORMAT,
+        "key": key,
+        "images": images_file.name,
+        "shape": list(images.shape),
+        "labels": labels.tolist(),
+        "failed": failed,
+    }
+    try:
+        with atomic_path(images_file) as tmp:
+            np.save(tmp, images, allow_pickle=False)
+        previous = _previous_images_file(stem)
+        write_json_atomic(stem.with_suffix(".json"), index)
+        if previous is not None and previous != images_file:
+            previous.unlink(missing_ok=True)
+    except OSError as err:
+        warnings.warn(
+            f"could not write the image cache in {str(stem.parent)!r}: {err}. "
+            "Loading works but decodes the files again next time; pass cache=False "
+            "to silence this or cache=<writable folder>.",
+            stacklevel=4,
+        )
+
+
+def _previous_images_file(stem: Path) -> Path | None:
+    try:
+        index = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        return stem.parent / str(index["images"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasimgcls import Augmentation, epochs_dataset, from_arrays, to_tf_dataset
+from kerasimgcls.data._augment import augment_batch
+
+
+def _images(n: int = 16, height: int = 7, width: int = 9) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, height, width, 3), np.uint8)
+
+
+def _run(images: np.ndarray, augmentation: Augmentation, seed: int) -> np.ndarray:
+    result = augment_batch(
+        tf.constant(images), augmentation, tf.constant([seed, 5], tf.int64)
+    )
+    return np.asarray(result)
+
+
+def test_augmentation_defaults_and_validation() -> None:
+    assert Augmentation() == Augmentation(flip=True, translate=4, cutout=0)
+    assert Augmentation(flip=False, translate=0).is_identity
+    with pytest.raises(TypeError, match="flip must be True or False"):
+        Augmentation(flip=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="translate must be an integer"):
+        Augmentation(translate=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cutout must be >= 0"):
+        Augmentation(cutout=-1)
+    with pytest.raises(ValueError, match="fill_mode must be one of"):
+        Augmentation(fill_mode="wrap")  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        Augmentation().flip = False  # type: ignore[misc]
+
+
+def test_augmentation_dict_and_string_round_trip() -> None:
+    augmentation = Augmentation(flip=False, translate=2, cutout=6, fill_mode="constant")
+    assert Augmentation.from_dict(augmentation.to_dict()) == augmentation
+    parsed = Augmentation.from_string("translate=2, cutout=6, fill_mode=constant")
+    assert parsed == augmentation
+    assert Augmentation.from_string("none").is_identity
+    assert Augmentation.from_string("default") == Augmentation()
+    with pytest.raises(ValueError, match="cannot parse augmentation item 'rotate'"):
+        Augmentation.from_string("flip,rotate")
+    with pytest.raises(ValueError, match="unknown augmentation setting"):
+        Augmentation.from_dict({"flip": True, "zoom": 2})
+
+
+def test_flip_mirrors_some_images_and_keeps_the_rest() -> None:
+    images = _images(64)
+    out = _run(images, Augmentation(flip=True, translate=0), seed=1)
+    mirrored = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images, strict=True)]
+    same = [np.array_equal(o, i) for o, i in zip(out, images, strict=True)]
+    assert all(m or s for m, s in zip(mirrored, same, strict=True))
+    assert 10 < sum(mirrored) < 54
+
+
+def test_translate_is_a_shift_with_reflect_or_zero_border() -> None:
+    images = _images(32)
+    for fill_mode in ("reflect", "constant"):
+        augmentation = Augmentation(flip=False, translate=2, fill_mode=fill_mode)
+        out = _run(images, augmentation, seed=3)
+        mode = "reflect" if fill_mode == "reflect" else "constant"
+        for original, shifted in zip(images, out, strict=True):
+            padded = np.pad(original, ((2, 2), (2, 2), (0, 0)), mode=mode)
+            crops = [
+                padded[dy : dy + 7, dx : dx + 9] for dy in range(5) for dx in range(5)
+            ]
+            assert any(np.array_equal(shifted, crop) for crop in crops)
+        assert not np.array_equal(out, images)
+
+
+def test_flip_folded_into_translate_equals_flip_then_translate() -> None:
+    images = _images()
+    for fill_mode in ("reflect", "constant"):
+        both = Augmentation(flip=True, translate=3, fill_mode=fill_mode)
+        flip_only = Augmentation(flip=True, translate=0)
+        shift_only = Augmentation(flip=False, translate=3, fill_mode=fill_mode)
+        for seed in range(3):
+            expected = _run(_run(images, flip_only, seed), shift_only, seed)
+            np.testing.assert_array_equal(_run(images, both, seed), expected)
+
+
+def test_cutout_zeroes_one_square_at_most() -> None:
+    images = np.full((32, 10, 10, 1), 200, np.uint8)
+    out = _run(images, Augmentation(flip=False, translate=0, cutout=4), seed=0)
+    holes = (out == 0).sum(axis=(1, 2, 3))
+    assert holes.max() == 16 and holes.min() >= 4
+    assert set(np.unique(out)) <= {0, 200}
+
+
+def test_translate_larger_than_image_stays_valid() -> None:
+    images = _images(8, 3, 3)
+    out = _run(images, Augmentation(flip=True, translate=5), seed=0)
+    assert out.shape == images.shape
+    for original, shifted in zip(images, out, strict=True):
+        assert set(map(tuple, shifted.reshape(-1, 3))) <= set(
+            map(tuple, original.reshape(-1, 3))
+        )
+
+
+def _small_data():  # type: ignore[no-untyped-def]
+    x = np.random.default_rng(1).integers(0, 256, (50, 6, 6, 3), np.uint8)
+    return from_arrays(x, np.arange(50) % 5, validation_split=0.0)
+
+
+def test_epochs_dataset_augmentation_resumes_exactly() -> None:
+    data = _small_data()
+    augmentation = Augmentation(flip=True, translate=2, cutout=2)
+    common = {"num_classes": 5, "batch_size": 16, "seed": 4, "augment": augmentation}
+    full, steps = epochs_dataset(data.train, initial_epoch=0, epochs=3, **common)
+    full_batches = [x.numpy() for x, _ in full]
+    resumed, _ = epochs_dataset(data.train, initial_epoch=2, epochs=3, **common)
+    resumed_batches = [x.numpy() for x, _ in resumed]
+    assert len(full_batches) == 3 * steps and len(resumed_batches) == steps
+    for a, b in zip(full_batches[2 * steps :], resumed_batches, strict=True):
+        np.testing.assert_array_equal(a, b)
+    single = to_tf_dataset(data.train, shuffle=True, epoch=2, **common)
+    for a, b in zip([x.numpy() for x, _ in single], resumed_batches, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Epochs differ from each other and from the unaugmented batches.
+    assert not np.array_equal(full_batches[0], full_batches[steps])
+    plain = to_tf_dataset(data.train, num_classes=5, batch_size=16, seed=4)
+    assert float(next(iter(plain))[0].numpy().max()) <= 1.0
+
+
+def test_pipeline_augment_rejects_wrong_types() -> None:
+    data = _small_data()
+    with pytest.raises(TypeError, match="augment must be a kerasimgcls Augmentation"):
+        to_tf_dataset(data.train, num_classes=5, augment="flip")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="augment must be a kerasimgcls Augmentation"):
+        epochs_dataset(
+            data.train,
+            num_classes=5,
+            batch_size=8,
+            initial_epoch=0,
+            epochs=1,
+            augment=True,  # type: ignore[arg-type]
+        )
+    with pytest.raises(ValueError, match="epochs must be greater than initial_epoch"):
+        epochs_dataset(
+            data.train, num_classes=5, batch_size=8, initial_epoch=2, epochs=2
+        )
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        to_tf_dataset(data.train, num_classes=5, seed=1.5)  # type: ignore[arg-type]
