@@ -33,9 +33,16 @@ _USER_ERRORS = (
 
 
 def _command_modules() -> list[ModuleType]:
-    from kerasimgcls.cli import _evaluate, _predict, _summary, _train
+    from kerasimgcls.cli import (
+        _evaluate,
+        _explain,
+        _lr_find,
+        _predict,
+        _summary,
+        _train,
+    )
 
-    return [_train, _evaluate, _predict, _summary]
+    return [_train, _evaluate, _predict, _explain, _lr_find, _summary]
 
 
 def build_parser() -> argparse.ArgumentParser:

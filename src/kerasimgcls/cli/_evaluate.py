@@ -13,10 +13,12 @@ def add_parser(subparsers: Any) -> None:
     """Add the ``evaluate`` sub-command."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="score a run's model and write metrics.json",
+        help="score a run's model: metrics.json, report.json and pictures",
         description=(
             "Load RUN_DIR/model.keras, rebuild the run's dataset from run.json and "
-            "write the loss and accuracy of the chosen split to RUN_DIR/metrics.json."
+            "write the loss and accuracy of the chosen split to RUN_DIR/metrics.json, "
+            "the per-class report to RUN_DIR/report.json, and the pictures "
+            "confusion_matrix.png and top_losses.png."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
@@ -64,4 +66,25 @@ def run(args: argparse.Namespace) -> int:
         f"accuracy {scores['accuracy']:.4f}"
     )
     print(f"wrote {Path(args.run_dir) / 'metrics.json'}")
+    for path in _write_report(model, split, data.class_names, args, name):
+        print(f"wrote {path}")
     return 0
+
+
+def _write_report(
+    model: Any, split: Any, class_names: Any, args: argparse.Namespace, name: str
+) -> list[Path]:
+    """Write report.json, confusion_matrix.png and top_losses.png; print the table."""
+    from kerasimgcls._io import write_json_atomic
+    from kerasimgcls.evaluation import classification_report
+
+    report = classification_report(
+        model, split, class_names, batch_size=args.batch_size
+    )
+    print(report)
+    run_dir = Path(args.run_dir)
+    return [
+        write_json_atomic(run_dir / "report.json", {"split": name, **report.to_dict()}),
+        report.plot_confusion_matrix(run_dir / "confusion_matrix.png"),
+        report.plot_top_losses(split.images, run_dir / "top_losses.png", k=16),
+    ]

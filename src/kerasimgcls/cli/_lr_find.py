@@ -1,0 +1,89 @@
+"""``kerasimgcls lr-find``: the learning-rate range test for a model and a dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``lr-find`` sub-command."""
+    from kerasimgcls.cli._common import add_data_arguments
+    from kerasimgcls.models import list_models
+
+    parser = subparsers.add_parser(
+        "lr-find",
+        help="suggest a learning rate with a range test",
+        description=(
+            "Train a fresh model for a short run while the learning rate grows "
+            "exponentially, plot the loss against the rate and print the rate "
+            "where the loss falls fastest."
+        ),
+    )
+    add_data_arguments(parser)
+    parser.add_argument(
+        "--model",
+        default="cifar_cnn",
+        help=f"registered model name (default: cifar_cnn); one of {list_models()}",
+    )
+    parser.add_argument(
+        "--optimizer", default="adam", help="Keras optimizer name (default: adam)"
+    )
+    parser.add_argument(
+        "--min-lr", type=float, default=1e-6, help="first rate (default: 1e-6)"
+    )
+    parser.add_argument(
+        "--max-lr", type=float, default=1.0, help="last rate (default: 1.0)"
+    )
+    parser.add_argument(
+        "--num-steps", type=int, default=100, help="training steps (default: 100)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="images per step (default: 64)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of weights and batches (default: 0)"
+    )
+    parser.add_argument(
+        "--out",
+        metavar="PNG",
+        default="lr_find.png",
+        help="where to write the plot (default: lr_find.png)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the range test, write the plot and print the suggested rate."""
+    import keras
+
+    from kerasimgcls.cli._common import load_data_from_args
+    from kerasimgcls.lr_finder import find_learning_rate
+    from kerasimgcls.models import get_model
+
+    data = load_data_from_args(args)
+    keras.utils.set_random_seed(args.seed)
+    model = get_model(
+        args.model, input_shape=data.input_shape, num_classes=data.num_classes
+    )
+    result = find_learning_rate(
+        model,
+        data,
+        min_lr=args.min_lr,
+        max_lr=args.max_lr,
+        num_steps=args.num_steps,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        seed=args.seed,
+    )
+    path = result.plot(Path(args.out))
+    stopped = " (stopped early: the loss diverged)" if result.stopped_early else ""
+    print(
+        f"tested {len(result.learning_rates)} rates from "
+        f"{result.learning_rates[0]:.2e} to {result.learning_rates[-1]:.2e}{stopped}"
+    )
+    print(f"lowest loss at learning rate {result.min_loss_learning_rate:.2e}")
+    print(f"suggested learning rate: {result.suggestion:.2e}")
+    print(f"wrote {path}")
+    return 0
