@@ -134,7 +134,7 @@ def test_history_errors(tmp_path: Path) -> None:
         History().plot(tmp_path / "x.png")
     with pytest.raises(KeyError, match="no column 'nope'"):
         History([{"epoch": 1}]).column("nope")
-    with pytest.raises(FileNotFoundError, match="no history.json or history.csv"):
+    with pytest.raises(FileNotFoundError, match=r"no history\.json or history\.csv"):
         History.from_run(tmp_path)
     (tmp_path / "bad.json").write_text('{"a": 1}')
     with pytest.raises(ValueError, match="not a JSON list"):
@@ -157,7 +157,7 @@ def test_input_shape_mismatch_is_refused(digits) -> None:
 def test_empty_split_is_refused(digits) -> None:
     empty = kic.Split(np.zeros((0, 8, 8, 1), np.uint8), np.zeros((0,), np.int64))
     data = kic.ImageDataset(digits.train, empty, None, digits.class_names)
-    with pytest.raises(ValueError, match="data.validation is empty"):
+    with pytest.raises(ValueError, match=r"data\.validation is empty"):
         make_trainer().fit(data, epochs=1)
     with pytest.raises(ValueError, match="split is empty"):
         make_trainer().evaluate(empty)
@@ -198,9 +198,7 @@ def test_run_dir_that_is_a_file_is_refused(digits, tmp_path: Path) -> None:
         make_trainer(run_dir=target).fit(digits, epochs=1)
 
 
-def test_checkpoint_of_another_configuration_is_refused(
-    digits, tmp_path: Path
-) -> None:
+def test_checkpoint_of_another_configuration_is_refused(digits, tmp_path: Path) -> None:
     make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
     with pytest.raises(ValueError, match=r"different run; batch_size"):
         make_trainer(run_dir=tmp_path).fit(digits, epochs=1, batch_size=32)
@@ -213,7 +211,9 @@ def test_nan_loss_stops_with_epoch_and_step(digits, tmp_path: Path) -> None:
     )
     # A huge learning rate makes the loss overflow within the second epoch.
     trainer = make_trainer(learning_rate=1e12, optimizer="sgd", run_dir=tmp_path)
-    with pytest.raises(TrainingDivergedError, match=r"NaN or infinite at epoch \d+, step \d+"):
+    with pytest.raises(
+        TrainingDivergedError, match=r"NaN or infinite at epoch \d+, step \d+"
+    ):
         trainer.fit(data, epochs=3, batch_size=64)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "diverged"
@@ -250,9 +250,9 @@ def test_trainer_argument_checks(kwargs, error, match) -> None:
 
 
 def test_model_argument_checks(digits) -> None:
-    with pytest.raises(TypeError, match="model must be a keras.Model or a callable"):
+    with pytest.raises(TypeError, match=r"model must be a keras\.Model or a callable"):
         Trainer("cifar_cnn")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="model factory must return a keras.Model"):
+    with pytest.raises(TypeError, match=r"model factory must return a keras\.Model"):
         Trainer(lambda: 3, deterministic=False)  # type: ignore[arg-type,return-value]
     with pytest.raises(TypeError, match="data must be a kerasimgcls ImageDataset"):
         make_trainer().fit(digits.train, epochs=1)  # type: ignore[arg-type]

@@ -51,13 +51,33 @@ def _check_writable(directory: Path) -> None:
         probe.unlink()
 
 
+def _remove_run_files(directory: Path) -> None:
+    for name in RUN_FILES:
+        target = directory / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def _remove_partial_writes(directory: Path) -> None:
+    # Temporary files of atomic writes interrupted by a crash (see kerasimgcls._io).
+    for folder in (directory, directory / "checkpoints"):
+        if folder.is_dir():
+            for partial in folder.glob(".*.tmp*"):
+                with contextlib.suppress(OSError):
+                    partial.unlink()
+
+
 def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool:
     """Create or check ``run_dir``; return ``True`` if it holds a run to resume.
 
     Rules: a missing or empty directory starts a new run; one with
-    ``checkpoints/last.npz`` is resumed; any other non-empty directory is refused
-    so that nothing is mixed up or lost. ``overwrite=True`` deletes the files a run
-    writes (and only those) and starts again.
+    ``checkpoints/last.npz`` is resumed; one holding only the files of a run that
+    was stopped before its first epoch ended starts that run again; any other
+    non-empty directory is refused so that nothing is mixed up or lost.
+    ``overwrite=True`` deletes the files a run writes (and only those) and starts
+    again. Temporary files of interrupted atomic writes are removed.
 
     Raises:
         NotADirectoryError: If ``run_dir`` is an existing file.
@@ -77,16 +97,16 @@ def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool
         ) from err
     _check_writable(directory)
     if overwrite:
-        for name in RUN_FILES:
-            target = directory / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        _remove_run_files(directory)
         return False
+    _remove_partial_writes(directory)
     if (directory / CHECKPOINT).is_file():
         return True
-    leftovers = sorted(p.name for p in directory.iterdir())
+    # A run killed before its first epoch ended leaves only its own files: start
+    # it again, so "run the same command again" works whenever it was killed.
+    leftovers = sorted(p.name for p in directory.iterdir() if p.name not in RUN_FILES)
+    if not leftovers:
+        _remove_run_files(directory)
     if leftovers:
         shown = ", ".join(leftovers[:5]) + (" ..." if len(leftovers) > 5 else "")
         raise FileExistsError(
