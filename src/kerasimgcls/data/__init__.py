@@ -7,17 +7,29 @@ from kerasimgcls.data._augment import Augmentation
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._image_folder import default_cache_dir, load_image_folder
 from kerasimgcls.data._pipeline import epochs_dataset, to_tf_dataset
+from kerasimgcls.data._safe_pickle import UnsafePickleError
+from kerasimgcls.data._standard import (
+    load_cifar10,
+    load_cifar100,
+    load_fashion_mnist,
+    load_mnist,
+)
 from kerasimgcls.data._transforms import normalize, one_hot
 
 __all__ = [
     "Augmentation",
     "ImageDataset",
     "Split",
+    "UnsafePickleError",
     "default_cache_dir",
     "epochs_dataset",
     "from_arrays",
+    "load_cifar10",
+    "load_cifar100",
     "load_digits",
+    "load_fashion_mnist",
     "load_image_folder",
+    "load_mnist",
     "normalize",
     "one_hot",
     "to_tf_dataset",

@@ -1,0 +1,657 @@
+"""The standard datasets: CIFAR-10, CIFAR-100, MNIST and Fashion-MNIST.
+
+Online, the files come through Keras' own download and cache (``$KERAS_HOME``,
+``~/.keras`` by default). Offline, from a ``data_dir`` holding the official files
+or a folder of images. The CIFAR python format is a pickle: it is read with an
+allow-list unpickler, never with :func:`pickle.load`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import shutil
+import socket
+import tarfile
+import tempfile
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kerasimgcls._validation import check_choice, check_path_exists, check_rate
+from kerasimgcls.data._dataset import ImageDataset, Split
+from kerasimgcls.data._safe_pickle import safe_load
+from kerasimgcls.data._split import train_validation_split
+
+__all__ = ["load_cifar10", "load_cifar100", "load_fashion_mnist", "load_mnist"]
+
+logger = logging.getLogger(__name__)
+
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
+_KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where one dataset comes from and how Keras caches it."""
+
+    name: str
+    archive: str  # the official file name
+    folder: str  # what the archive extracts to (CIFAR) or the cache sub-folder
+    file_hash: str
+    keras_cached: tuple[str, ...]  # paths under $KERAS_HOME/datasets to look at
+
+
+_CIFAR10 = _Source(
+    "cifar10",
+    "cifar-10-python.tar.gz",
+    "cifar-10-batches-py",
+    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+    (
+        "cifar-10-batches-py-target/cifar-10-batches-py",
+        "cifar-10-batches-py",
+        "cifar-10-batches-py-target_archive",
+        "cifar-10-python.tar.gz",
+    ),
+)
+_CIFAR100 = _Source(
+    "cifar100",
+    "cifar-100-python.tar.gz",
+    "cifar-100-python",
+    "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+    (
+        "cifar-100-python-target/cifar-100-python",
+        "cifar-100-python",
+        "cifar-100-python-target_archive",
+        "cifar-100-python.tar.gz",
+    ),
+)
+_MNIST = _Source(
+    "mnist",
+    "mnist.npz",
+    "",
+    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+    ("mnist.npz",),
+)
+_FASHION = _Source("fashion_mnist", "", "fashion-mnist", "", ("fashion-mnist",))
+
+
+def keras_datasets_dir() -> Path:
+    """Keras' download cache: ``$KERAS_HOME/datasets`` (``~/.keras/datasets``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    return Path(home) / "datasets"
+
+
+# --- public loaders ----------------------------------------------------------------
+
+
+def load_cifar10(
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    download: bool | None = None,
+) -> ImageDataset:
+    """Load CIFAR-10: 60,000 32x32 colour images of 10 classes (50,000 train, 10,000 test).
+
+    Where the data comes from, in order:
+
+    1. ``data_dir``, if given (nothing else is tried): the official
+       ``cifar-10-python.tar.gz``, the folder it extracts to
+       (``cifar-10-batches-py``), a folder holding either, or a folder of images
+       laid out ``train/<class>/*`` (and optionally ``test/<class>/*``), which is
+       read with :func:`load_image_folder` (no test split if there is no
+       ``test/``).
+    2. Keras' cache (``$KERAS_HOME/datasets``, ``~/.keras/datasets`` by default),
+       where :func:`keras.datasets.cifar10.load_data` leaves it.
+    3. A download through Keras (checked against the published SHA-256) if
+       ``download`` allows it.
+
+    The python-format batches are pickles; they are read with an allow-list
+    unpickler that accepts only NumPy arrays and plain containers, so a crafted
+    file cannot run code, and archives are extracted with the standard library's
+    ``"data"`` filter (no absolute paths, links out of the folder or devices).
+
+    Args:
+        data_dir: Folder (or archive) to load from instead of Keras' cache.
+        validation_split: Fraction of the 50,000 training images held out for
+            validation, stratified by class, in ``[0, 1)``.
+        seed: Seed of the validation split.
+        download: ``True`` downloads when the data is not found locally, ``False``
+            never touches the network, ``None`` (default) downloads only if the
+            server answers within 3 seconds, so an offline machine fails fast.
+
+    Returns:
+        The dataset: images uint8 ``(n, 32, 32, 3)``, class names ``airplane`` ...
+        ``truck``.
+
+    Raises:
+        FileNotFoundError: If the data is not found and cannot be downloaded; the
+            message says what to download and where to put it.
+        ValueError: If ``validation_split`` is out of range or a file's content is
+            not a valid CIFAR batch.
+        pickle.UnpicklingError: If a batch file asks to run code (the subclass
+            ``UnsafePickleError``); nothing is executed.
+
+    Example:
+        >>> from kerasimgcls import load_cifar10
+        >>> data = load_cifar10(validation_split=0.1, seed=21)  # doctest: +SKIP
+        >>> data.input_shape, len(data.train), len(data.test)  # doctest: +SKIP
+        ((32, 32, 3), 45000, 10000)
+    """
+    validation_split = check_rate(validation_split, "validation_split")
+    location = _locate(_CIFAR10, data_dir, download)
+    if location.is_dir() and _is_image_folder(location):
+        return _from_image_folder(location, CIFAR10_CLASSES, validation_split, seed)
+    folder = _batches_folder(location, _CIFAR10)
+    meta = _read_pickle(folder / "batches.meta")
+    names = _names(meta, b"label_names", folder / "batches.meta", 10)
+    parts = [
+        _read_cifar_batch(folder / f"data_batch_{i}", b"labels", 10)
+        for i in range(1, 6)
+    ]
+    train = Split(
+        np.concatenate([p.images for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+    )
+    test = _read_cifar_batch(folder / "test_batch", b"labels", 10)
+    return _assemble(train, test, names, "cifar10", validation_split, seed)
+
+
+def load_cifar100(
+    *,
+    label_mode: Literal["fine", "coarse"] = "fine",
+    data_dir: str | os.PathLike[str] | None = None,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    download: bool | None = None,
+) -> ImageDataset:
+    """Load CIFAR-100: 60,000 32x32 colour images of 100 classes (or 20 superclasses).
+
+    Looks in the same places as :func:`load_cifar10`, for
+    ``cifar-100-python.tar.gz`` or its folder ``cifar-100-python`` (or a
+    ``train/<class>`` image folder), with the same safe unpickling.
+
+    Args:
+        label_mode: ``"fine"`` for the 100 classes, ``"coarse"`` for the 20
+            superclasses.
+        data_dir: Folder (or archive) to load from instead of Keras' cache.
+        validation_split: Fraction of the training images held out for
+            validation, stratified by class, in ``[0, 1)``.
+        seed: Seed of the validation split.
+        download: As in :func:`load_cifar10`.
+
+    Returns:
+        The dataset: images uint8 ``(n, 32, 32, 3)`` and the official class names.
+
+    Raises:
+        FileNotFoundError: If the data is not found and cannot be downloaded.
+        ValueError: If an argument is out of range or a file is not a valid batch.
+        pickle.UnpicklingError: If a batch file asks to run code.
+
+    Example:
+        >>> from kerasimgcls import load_cifar100
+        >>> data = load_cifar100(label_mode="coarse")  # doctest: +SKIP
+        >>> data.num_classes  # doctest: +SKIP
+        20
+    """
+    check_choice(label_mode, "label_mode", ("fine", "coarse"))
+    validation_split = check_rate(validation_split, "validation_split")
+    location = _locate(_CIFAR100, data_dir, download)
+    if location.is_dir() and _is_image_folder(location):
+        return _from_image_folder(location, None, validation_split, seed)
+    folder = _batches_folder(location, _CIFAR100)
+    count = 100 if label_mode == "fine" else 20
+    meta = _read_pickle(folder / "meta")
+    names = _names(meta, f"{label_mode}_label_names".encode(), folder / "meta", count)
+    key = f"{label_mode}_labels".encode()
+    train = _read_cifar_batch(folder / "train", key, count)
+    test = _read_cifar_batch(folder / "test", key, count)
+    name = "cifar100" if label_mode == "fine" else "cifar100_coarse"
+    return _assemble(train, test, names, name, validation_split, seed)
+
+
+def load_mnist(
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    download: bool | None = None,
+) -> ImageDataset:
+    """Load MNIST: 70,000 28x28 grayscale handwritten digits (60,000 train).
+
+    From ``data_dir`` (Keras' ``mnist.npz``, a folder holding it, a folder with the
+    original IDX files ``train-images-idx3-ubyte[.gz]`` ..., or a ``train/<class>``
+    image folder), else Keras' cache, else a download as in :func:`load_cifar10`.
+    ``mnist.npz`` is read with ``allow_pickle=False``.
+
+    Args:
+        data_dir: Folder or file to load from instead of Keras' cache.
+        validation_split: Fraction of the training images held out for
+            validation, stratified by class, in ``[0, 1)``.
+        seed: Seed of the validation split.
+        download: As in :func:`load_cifar10`.
+
+    Returns:
+        The dataset: images uint8 ``(n, 28, 28, 1)``, class names ``"0"`` ... ``"9"``.
+
+    Raises:
+        FileNotFoundError: If the data is not found and cannot be downloaded.
+        ValueError: If an argument is out of range or a file is not valid.
+
+    Example:
+        >>> from kerasimgcls import load_mnist
+        >>> data = load_mnist(download=False)  # doctest: +SKIP
+        >>> data.input_shape  # doctest: +SKIP
+        (28, 28, 1)
+    """
+    validation_split = check_rate(validation_split, "validation_split")
+    names = tuple(str(i) for i in range(10))
+    location = _locate(_MNIST, data_dir, download)
+    return _load_mnist_like(location, names, "mnist", validation_split, seed)
+
+
+def load_fashion_mnist(
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    download: bool | None = None,
+) -> ImageDataset:
+    """Load Fashion-MNIST: 70,000 28x28 grayscale images of 10 kinds of clothing.
+
+    From ``data_dir`` (a folder with the IDX files ``train-images-idx3-ubyte.gz``
+    ..., an ``.npz`` with ``x_train``/``y_train``/``x_test``/``y_test``, or a
+    ``train/<class>`` image folder), else Keras' cache (``datasets/fashion-mnist``),
+    else a download as in :func:`load_cifar10`.
+
+    Args:
+        data_dir: Folder or file to load from instead of Keras' cache.
+        validation_split: Fraction of the training images held out for
+            validation, stratified by class, in ``[0, 1)``.
+        seed: Seed of the validation split.
+        download: As in :func:`load_cifar10`.
+
+    Returns:
+        The dataset: images uint8 ``(n, 28, 28, 1)``, class names ``T-shirt/top``
+        ... ``Ankle boot``.
+
+    Raises:
+        FileNotFoundError: If the data is not found and cannot be downloaded.
+        ValueError: If an argument is out of range or a file is not valid.
+
+    Example:
+        >>> from kerasimgcls import load_fashion_mnist
+        >>> data = load_fashion_mnist(download=False)  # doctest: +SKIP
+        >>> data.class_names[0]  # doctest: +SKIP
+        'T-shirt/top'
+    """
+    validation_split = check_rate(validation_split, "validation_split")
+    location = _locate(_FASHION, data_dir, download)
+    return _load_mnist_like(
+        location, FASHION_MNIST_CLASSES, "fashion_mnist", validation_split, seed
+    )
+
+
+# --- finding the files -------------------------------------------------------------
+
+
+def _locate(source: _Source, data_dir: Any, download: bool | None) -> Path:
+    if download is not None and not isinstance(download, bool):
+        raise TypeError(
+            f"download must be True, False or None; received download={download!r}"
+        )
+    if data_dir is not None:
+        return check_path_exists(data_dir, "data_dir")
+    cache = keras_datasets_dir()
+    for relative in source.keras_cached:
+        candidate = cache / relative
+        if candidate.exists():
+            return candidate
+    if download is False or (download is None and not _reachable(_origin(source))):
+        raise FileNotFoundError(_missing_message(source, cache, download))
+    return _download(source)
+
+
+def _origin(source: _Source) -> str:
+    if source.name.startswith("cifar"):
+        return _CIFAR_URL + source.archive
+    return _KERAS_URL + (source.archive or "")
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether the download server accepts a connection within ``timeout`` seconds."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _missing_message(source: _Source, cache: Path, download: bool | None) -> str:
+    why = (
+        "download=False"
+        if download is False
+        else "the download server is not reachable (offline?)"
+    )
+    loader = f"load_{source.name}"
+    if source is _FASHION:
+        files = ", ".join(f"{name}.gz" for name in _IDX_FILES.values())
+        what = f"the four files {files} from {_KERAS_URL}"
+        where = f"into {str(cache / source.folder)!r}"
+    elif source is _MNIST:
+        what = f"{_KERAS_URL}mnist.npz"
+        where = f"into {str(cache)!r}"
+    else:
+        what = _origin(source)
+        where = f"into {str(cache)!r} (the archive or the {source.folder} folder it extracts to)"
+    return (
+        f"{source.name} is not on this machine and {why}. Download {what} and put it "
+        f"{where}, or pass {loader}(data_dir=...) pointing at the file, its folder, "
+        "or a folder of images laid out as train/<class>/*. Set KERAS_HOME to use "
+        "another cache folder."
+    )
+
+
+def _download(source: _Source) -> Path:
+    import keras
+
+    cache_dir = str(keras_datasets_dir().parent)
+    if source is _FASHION:
+        for name in _IDX_FILES.values():
+            keras.utils.get_file(
+                f"{name}.gz",
+                origin=f"{_KERAS_URL}{name}.gz",
+                cache_dir=cache_dir,
+                cache_subdir=os.path.join("datasets", source.folder),
+            )
+        return keras_datasets_dir() / source.folder
+    path = keras.utils.get_file(
+        source.archive,
+        origin=_origin(source),
+        file_hash=source.file_hash,
+        cache_dir=cache_dir,
+    )
+    return Path(path)
+
+
+def _is_image_folder(path: Path) -> bool:
+    return (path / "train").is_dir() and any(
+        entry.is_dir() for entry in (path / "train").iterdir()
+    )
+
+
+def _batches_folder(location: Path, source: _Source) -> Path:
+    """Return the folder holding the extracted batches, extracting an archive once."""
+    if location.is_dir():
+        for candidate in (location, location / source.folder):
+            if (
+                candidate / ("batches.meta" if source is _CIFAR10 else "meta")
+            ).exists():
+                return candidate
+        for name in (source.archive, f"{source.folder}-target_archive"):
+            if (location / name).is_file():
+                return _batches_folder(location / name, source)
+        raise FileNotFoundError(
+            f"data_dir {str(location)!r} holds neither {source.archive}, its "
+            f"extracted folder {source.folder}/, nor a train/<class>/ image folder"
+        )
+    return _extract_once(location, source)
+
+
+def _extract_once(archive: Path, source: _Source) -> Path:
+    """Extract ``archive`` beside itself (or in the user cache) unless already done."""
+    from kerasimgcls.data._image_folder import default_cache_dir
+
+    stem = archive.name.split(".")[0]
+    targets = [
+        archive.parent / f"{stem}_extracted",
+        default_cache_dir() / f"{stem}_extracted",
+    ]
+    for target in targets:
+        if (target / source.folder).is_dir():
+            return target / source.folder
+    for target in targets:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=target.parent))
+        except OSError:
+            continue
+        try:
+            with tarfile.open(archive) as handle:
+                # The "data" filter refuses absolute paths, "..", links leaving the
+                # folder and device files: a crafted archive cannot write elsewhere.
+                handle.extractall(staging, filter="data")
+            if not (staging / source.folder).is_dir():
+                raise ValueError(
+                    f"{str(archive)!r} does not contain the folder {source.folder}/; "
+                    f"is it the official {source.archive}?"
+                )
+            os.replace(staging, target)
+        except tarfile.TarError as err:
+            raise ValueError(
+                f"cannot extract {str(archive)!r}: {err}. Is it the official "
+                f"{source.archive}? Download it again."
+            ) from err
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        logger.info("extracted %s to %s", archive, target)
+        return target / source.folder
+    raise PermissionError(
+        f"cannot extract {str(archive)!r}: neither its folder nor the cache folder "
+        f"{str(default_cache_dir())!r} is writable; extract it yourself and pass the "
+        "extracted folder as data_dir"
+    )
+
+
+# --- reading the files -------------------------------------------------------------
+
+
+def _read_pickle(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"missing CIFAR file {str(path)!r}")
+    return safe_load(path.read_bytes(), str(path))
+
+
+def _names(meta: Any, key: bytes, path: Path, count: int) -> tuple[str, ...]:
+    raw = meta.get(key, meta.get(key.decode())) if isinstance(meta, dict) else None
+    if not isinstance(raw, list) or len(raw) != count:
+        raise ValueError(
+            f"{str(path)!r} must hold a list of {count} class names under {key!r}"
+        )
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+
+
+def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
+    batch = _read_pickle(path)
+    if not isinstance(batch, dict):
+        raise ValueError(
+            f"{str(path)!r} must hold a dict; found {type(batch).__name__}"
+        )
+    data = batch.get(b"data", batch.get("data"))
+    labels = batch.get(label_key, batch.get(label_key.decode()))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
+        found = (
+            f"{data.dtype} {data.shape}"
+            if isinstance(data, np.ndarray)
+            else type(data).__name__
+        )
+        raise ValueError(
+            f"{str(path)!r}: 'data' must be a uint8 array of shape (n, 3072); "
+            f"found {found}"
+        )
+    if data.shape[1] != 3072:
+        raise ValueError(
+            f"{str(path)!r}: 'data' must have 3072 columns (32x32x3); found "
+            f"shape {data.shape}"
+        )
+    label_array = np.asarray(labels if labels is not None else [], dtype=object)
+    if label_array.ndim != 1 or label_array.shape[0] != data.shape[0]:
+        raise ValueError(
+            f"{str(path)!r}: {label_key.decode()!r} must hold one label per image "
+            f"({data.shape[0]}); found {label_array.shape}"
+        )
+    if not all(isinstance(v, int | np.integer) for v in label_array.tolist()):
+        raise ValueError(f"{str(path)!r}: labels must be integers")
+    integer_labels = label_array.astype(np.int64)
+    bad = np.flatnonzero((integer_labels < 0) | (integer_labels >= num_classes))
+    if bad.size:
+        raise ValueError(
+            f"{str(path)!r}: labels must be in [0, {num_classes}); found "
+            f"{int(integer_labels[bad[0]])} at index {int(bad[0])}"
+        )
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return Split(np.ascontiguousarray(images), integer_labels)
+
+
+def _read_idx(path: Path) -> NDArray[np.uint8]:
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{str(path)!r} is not an IDX file of unsigned bytes")
+    dims = raw[3]
+    shape = tuple(
+        int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)
+    )
+    body = np.frombuffer(raw, np.uint8, offset=4 + 4 * dims)
+    if body.size != int(np.prod(shape)):
+        raise ValueError(f"{str(path)!r} is truncated: header says shape {shape}")
+    return body.reshape(shape)
+
+
+def _find_idx(folder: Path) -> dict[str, Path] | None:
+    found: dict[str, Path] = {}
+    for key, stem in _IDX_FILES.items():
+        for candidate in (folder / f"{stem}.gz", folder / stem):
+            if candidate.is_file():
+                found[key] = candidate
+                break
+    return found if len(found) == 4 else None
+
+
+def _load_mnist_like(
+    location: Path,
+    names: Sequence[str],
+    name: str,
+    validation_split: float,
+    seed: int,
+) -> ImageDataset:
+    arrays: dict[str, NDArray[Any]]
+    if location.is_dir() and _is_image_folder(location):
+        return _from_image_folder(location, None, validation_split, seed, "grayscale")
+    npz = (
+        location
+        if location.is_file()
+        else next(iter(sorted(location.glob("*.npz"))), None)
+    )
+    idx = _find_idx(location) if location.is_dir() else None
+    if idx is not None:
+        arrays = {key: _read_idx(path) for key, path in idx.items()}
+    elif npz is not None:
+        with np.load(npz, allow_pickle=False) as stored:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(stored.files)
+            if missing:
+                raise ValueError(f"{str(npz)!r} lacks the arrays {sorted(missing)}")
+            arrays = {
+                key: stored[key] for key in ("x_train", "y_train", "x_test", "y_test")
+            }
+    else:
+        raise FileNotFoundError(
+            f"{str(location)!r} holds neither an .npz with x_train/y_train/x_test/"
+            f"y_test, the IDX files ({', '.join(_IDX_FILES.values())}, optionally "
+            ".gz), nor a train/<class>/ image folder"
+        )
+    splits = {}
+    for part in ("train", "test"):
+        images, labels = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if images.dtype != np.uint8 or images.ndim != 3:
+            raise ValueError(
+                f"{name} x_{part} must be uint8 of shape (n, height, width); found "
+                f"{images.dtype} {images.shape}"
+            )
+        labels = np.asarray(labels).astype(np.int64)
+        if (
+            labels.shape != (images.shape[0],)
+            or labels.min() < 0
+            or labels.max() >= len(names)
+        ):
+            raise ValueError(
+                f"{name} y_{part} must hold {images.shape[0]} labels in "
+                f"[0, {len(names)})"
+            )
+        splits[part] = Split(images[..., np.newaxis], labels)
+    return _assemble(
+        splits["train"], splits["test"], tuple(names), name, validation_split, seed
+    )
+
+
+def _from_image_folder(
+    location: Path,
+    class_names: Sequence[str] | None,
+    validation_split: float,
+    seed: int,
+    color_mode: Literal["rgb", "grayscale"] = "rgb",
+) -> ImageDataset:
+    from kerasimgcls.data._image_folder import load_image_folder
+
+    folders = {p.name for p in (location / "train").iterdir() if p.is_dir()}
+    use_names = class_names if class_names and folders == set(class_names) else None
+    return load_image_folder(
+        location,
+        class_names=use_names,
+        color_mode=color_mode,
+        validation_split=validation_split,
+        seed=seed,
+    )
+
+
+def _assemble(
+    train: Split,
+    test: Split,
+    names: tuple[str, ...],
+    name: str,
+    validation_split: float,
+    seed: int,
+) -> ImageDataset:
+    train_split, validation = train_validation_split(train, validation_split, seed)
+    return ImageDataset(train_split, validation, test, names, name)
