@@ -163,7 +163,7 @@ def find_learning_rate(
     num_steps: int = 100,
     batch_size: int = 64,
     optimizer: str | keras.optimizers.Optimizer | None = None,
-    smoothing: float = 0.98,
+    smoothing: float = 0.9,
     stop_factor: float | None = 4.0,
     seed: int = 0,
 ) -> LearningRateFinderResult:

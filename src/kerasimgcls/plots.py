@@ -232,7 +232,7 @@ def plot_top_losses(
     if misclassified_only:
         candidates = candidates[predicted[candidates] != labels[candidates]]
     chosen = candidates[:k]
-    rows, columns = _grid(max(len(chosen), 1), 5 if k > 9 else 3)
+    rows, columns = _grid(max(len(chosen), 1), math.ceil(math.sqrt(k)))
     figure = Figure(figsize=(2.4 * columns, 2.6 * rows))
     for position, index in enumerate(chosen, start=1):
         axes = figure.add_subplot(rows, columns, position)
@@ -573,7 +573,9 @@ def plot_learning_rate_finder(
     axes.set_xscale("log")
     axes.set_xlabel("learning rate")
     axes.set_ylabel("loss")
-    low = float(np.min(result.smoothed_losses))
+    finite = np.concatenate([result.smoothed_losses, result.losses])
+    finite = finite[np.isfinite(finite)]
+    low = float(finite.min()) if finite.size else 0.0
     high = float(result.smoothed_losses[0])
     if np.isfinite(low) and np.isfinite(high) and high > low:
         axes.set_ylim(low - 0.1 * (high - low), high + 0.5 * (high - low))
