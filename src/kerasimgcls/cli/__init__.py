@@ -34,6 +34,7 @@ _USER_ERRORS = (
 
 def _command_modules() -> list[ModuleType]:
     from kerasimgcls.cli import (
+        _doctor,
         _evaluate,
         _explain,
         _lr_find,
@@ -42,7 +43,7 @@ def _command_modules() -> list[ModuleType]:
         _train,
     )
 
-    return [_train, _evaluate, _predict, _explain, _lr_find, _summary]
+    return [_train, _evaluate, _predict, _explain, _lr_find, _doctor, _summary]
 
 
 def build_parser() -> argparse.ArgumentParser:

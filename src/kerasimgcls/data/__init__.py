@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kerasimgcls.data._arrays import from_arrays, load_digits
 from kerasimgcls.data._augment import Augmentation
+from kerasimgcls.data._check import ImageFolderReport, check_image_folder
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._image_folder import default_cache_dir, load_image_folder
 from kerasimgcls.data._pipeline import epochs_dataset, to_tf_dataset
@@ -19,8 +20,10 @@ from kerasimgcls.data._transforms import normalize, one_hot
 __all__ = [
     "Augmentation",
     "ImageDataset",
+    "ImageFolderReport",
     "Split",
     "UnsafePickleError",
+    "check_image_folder",
     "default_cache_dir",
     "epochs_dataset",
     "from_arrays",

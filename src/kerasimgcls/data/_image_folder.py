@@ -38,7 +38,7 @@ from kerasimgcls.data._files import (
 )
 from kerasimgcls.data._split import train_validation_split
 
-__all__ = ["default_cache_dir", "load_image_folder"]
+__all__ = ["default_cache_dir", "load_image_folder", "split_layout"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def load_image_folder(
         image_size, color_mode, interpolation, on_error, cache, workers
     )
     validation_split = check_rate(validation_split, "validation_split")
-    layout = _split_layout(root)
+    layout = split_layout(root)
     train_root = layout.get("train", root)
     train = _load_split(train_root, class_names, options)
     names = train.class_names
@@ -207,7 +207,7 @@ def _check_options(
     )
 
 
-def _split_layout(root: Path) -> dict[str, Path]:
+def split_layout(root: Path) -> dict[str, Path]:
     """Return ``{"train": ..., "test": ..., "validation": ...}`` for a split layout."""
     folders = {
         entry.name: Path(entry.path)
