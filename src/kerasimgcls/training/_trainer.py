@@ -308,6 +308,7 @@ class Trainer:
         self._best_weights: list[NDArray[Any]] | None = None
         self._fit_config: dict[str, Any] = {}
         self._run_info: dict[str, Any] = {}
+        self._compiled = False
 
     # ----------------------------------------------------------------- checks
     @staticmethod
@@ -673,6 +674,7 @@ class Trainer:
             loss = keras.losses.CategoricalCrossentropy(
                 label_smoothing=self.label_smoothing
             )
+        self._compiled = True
         with scope:
             self.model.compile(
                 optimizer=self._make_optimizer(total_steps, steps_per_epoch),
@@ -737,7 +739,8 @@ class Trainer:
     def _restore(self, path: Path) -> tuple[int, History, dict[str, Any]]:
         state, groups = load_checkpoint(path)
         saved = state.get("config", {})
-        ignored = {"steps_per_execution"}
+        # Names of unnamed models depend on what the process built before.
+        ignored = {"steps_per_execution", "model"}
         differences = [
             f"{key}: checkpoint {saved.get(key)!r}, now {value!r}"
             for key, value in self._fit_config.items()
@@ -932,7 +935,8 @@ class Trainer:
         batch_size = check_positive_int(batch_size, "batch_size")
         self._check_image_shape(split.image_shape, "split")
         num_classes = int(self.model.output_shape[-1])
-        if self.model.optimizer is None or not self.model.compiled:
+        if not self._compiled:
+            # Score with this trainer's loss and metrics, not a previous compile's.
             self._compile(total_steps=1, steps_per_epoch=1)
         dataset = to_tf_dataset(split, num_classes=num_classes, batch_size=batch_size)
         scores = self.model.evaluate(dataset, verbose=0, return_dict=True)

@@ -1,0 +1,133 @@
+"""The train, evaluate and predict commands through ``main([...])``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerasimgcls.cli import main
+
+FAST = ["--dataset", "digits", "--epochs", "2", "--no-deterministic", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    directory = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", *FAST, "--run-dir", str(directory)]) == 0
+    return directory
+
+
+def test_train_writes_the_run_directory(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    for name in (
+        "run.json",
+        "history.csv",
+        "history.json",
+        "curves.png",
+        "model.keras",
+        "metrics.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["command"][:2] == ["kerasimgcls", "train"]
+    assert "--run-dir" in run["command"]
+    assert run["data"]["dataset"] == "digits"
+    assert run["data"]["validation_split"] == 0.1
+    assert run["recipe"]["name"] == "reference"
+    assert run["config"]["epochs"] == 2
+    assert run["config"]["deterministic"] is False
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) >= {"validation", "test"}
+
+
+def test_train_again_finds_the_finished_run(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    before = (run_dir / "history.json").read_text()
+    assert main(["train", *FAST, "--run-dir", str(run_dir), "--no-evaluate"]) == 0
+    assert (run_dir / "history.json").read_text() == before
+    assert f"run directory: {run_dir}" in capsys.readouterr().out
+
+
+def test_evaluate_writes_metrics(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (run_dir / "metrics.json").unlink()
+    assert main(["evaluate", str(run_dir)]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["num_images"] == 359
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_predict_prints_top_k(run_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from kerasimgcls import load_digits
+
+    digits = load_digits(seed=0)
+    paths = []
+    for index in range(2):
+        path = tmp_path / f"digit{index}.png"
+        # A larger RGB image: predict converts channels and resizes to 8x8.
+        pixels = np.repeat(digits.test.images[index], 3, axis=2)
+        Image.fromarray(pixels).resize((32, 32)).save(path)
+        paths.append(str(path))
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), *paths, "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("digit0.png: ")
+    assert len(lines[0].split(", ")) == 2
+    assert main(["predict", str(run_dir), paths[0], "--json", "-k", "20"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    probabilities = [item["probability"] for item in result[0]["top_k"]]
+    assert len(probabilities) == 10  # k is capped at the number of classes
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evaluate", "no/such/run"], "RUN_DIR does not exist"),
+        (["predict", "no/such/run", "x.png"], "path does not exist"),
+        (["train", "--recipe", "nope"], "Unknown recipe 'nope'"),
+        (["train", "--model", "nope", "--epochs", "1"], "Unknown model 'nope'"),
+        (["train", "--augment", "=3"], "--augment: cannot parse"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(
+    argv, message, capsys, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+
+
+def test_non_empty_run_dir_and_bad_image(run_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("x")
+    assert main(["train", *FAST, "--run-dir", str(occupied)]) == 2
+    assert "holds no checkpoint" in capsys.readouterr().err
+    text = tmp_path / "fake.png"
+    text.write_text("not an image")
+    assert main(["predict", str(run_dir), str(text)]) == 2
+    assert "cannot decode image" in capsys.readouterr().err
+    assert main(["predict", str(run_dir), str(text), "--top-k", "0"]) == 2
+    assert "--top-k must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cannot decode image"):
+        main(["--verbose", "predict", str(run_dir), str(text)])
+
+
+def test_evaluate_needs_a_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "has no run.json" in capsys.readouterr().err
+
+
+def test_help_of_each_command(capsys) -> None:  # type: ignore[no-untyped-def]
+    for command in ("train", "evaluate", "predict"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert f"kerasimgcls {command}" in capsys.readouterr().out

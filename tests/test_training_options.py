@@ -1,0 +1,170 @@
+"""Trainer options: schedules, label smoothing, early stopping, class weights, recipes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import kerasimgcls as kic
+from kerasimgcls.training import SCHEDULES, Trainer, WarmupSchedule
+
+
+def tiny_cnn(num_classes: int = 10) -> keras.Model:
+    inputs = keras.Input((8, 8, 1))
+    x = kic.conv_block(inputs, 8, pool_size=2, name="block1")
+    x = kic.conv_block(x, 16, pool_size=2, name="block2")
+    return keras.Model(inputs, kic.dense_head(x, num_classes, units=(), name="head"))
+
+
+def make_trainer(**kwargs):  # type: ignore[no-untyped-def]
+    options = {"seed": 0, "deterministic": False, "verbose": 0}
+    options.update(kwargs)
+    return Trainer(tiny_cnn, **options)
+
+
+# ---------------------------------------------------------------- schedules
+def test_warmup_schedule_shapes() -> None:
+    cosine = WarmupSchedule("cosine", 0.1, total_steps=110, warmup_steps=10)
+    values = [float(cosine(step)) for step in range(111)]
+    assert values[0] == 0.0
+    assert values[10] == pytest.approx(0.1)
+    assert values[60] == pytest.approx(0.05, rel=1e-5)
+    assert values[110] == pytest.approx(0.0, abs=1e-7)
+    assert all(a <= b for a, b in itertools.pairwise(values[:11]))
+    assert all(a >= b for a, b in itertools.pairwise(values[10:]))
+    constant = WarmupSchedule("constant", 0.1, total_steps=100, warmup_steps=4)
+    assert [round(float(constant(s)), 6) for s in (0, 2, 4, 99)] == [0, 0.05, 0.1, 0.1]
+    restored = WarmupSchedule.from_config(cosine.get_config())
+    assert float(restored(37)) == pytest.approx(float(cosine(37)))
+
+
+def test_schedules_are_logged_per_epoch(digits) -> None:
+    cosine = make_trainer(schedule="cosine", learning_rate=0.01, warmup_epochs=1)
+    rates = cosine.fit(digits, epochs=4).column("learning_rate")
+    assert rates[0] == pytest.approx(0.01 * 20 / 21, rel=1e-4)  # end of warmup
+    assert rates[0] > rates[1] > rates[2] > rates[3]
+    assert rates[3] == pytest.approx(0.0, abs=1e-5)
+    one_cycle = make_trainer(schedule="one_cycle", learning_rate=0.01)
+    rates = one_cycle.fit(digits, epochs=4).column("learning_rate")
+    assert max(rates) == rates[1]  # warms up over 30% of the run, then anneals
+    assert rates[0] < rates[1] and rates[3] < 1e-4
+    constant = make_trainer(learning_rate=0.005, optimizer="sgd")
+    assert constant.fit(digits, epochs=1).column("learning_rate") == pytest.approx(
+        [0.005]
+    )
+    assert set(SCHEDULES) == {"constant", "cosine", "one_cycle"}
+
+
+def test_keras_schedule_is_accepted(digits) -> None:
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 21, 0.5)
+    rates = (
+        make_trainer(schedule=schedule).fit(digits, epochs=2).column("learning_rate")
+    )
+    assert rates[1] == pytest.approx(rates[0] / 2, rel=0.05)
+    with pytest.raises(ValueError, match="either a LearningRateSchedule"):
+        make_trainer(schedule=schedule, learning_rate=0.1)
+
+
+# ---------------------------------------------------------- label smoothing
+def test_label_smoothing_changes_the_loss_exactly(digits) -> None:
+    model = tiny_cnn()
+    trainer = Trainer(model, learning_rate=3e-3, verbose=0, deterministic=False)
+    trainer.fit(digits, epochs=2)  # a model that tells classes apart
+    split = digits.test
+    plain = trainer.evaluate(split)["loss"]
+    smooth = Trainer(
+        model, label_smoothing=0.2, verbose=0, deterministic=False
+    ).evaluate(split)["loss"]
+    probabilities = np.clip(kic.predict_proba(model, split.images), 1e-7, 1.0)
+    targets = np.eye(10)[split.labels] * 0.8 + 0.2 / 10
+    expected = float(np.mean(-(targets * np.log(probabilities)).sum(axis=1)))
+    assert smooth == pytest.approx(expected, rel=1e-4)
+    targets = np.eye(10)[split.labels]
+    expected = float(np.mean(-(targets * np.log(probabilities)).sum(axis=1)))
+    assert plain == pytest.approx(expected, rel=1e-4)
+    assert abs(smooth - plain) > 0.05
+
+
+# ------------------------------------------------------------ early stopping
+def test_early_stopping_stops_and_restores_best_weights(digits, tmp_path) -> None:
+    # Wrong validation labels: the better the model fits, the worse val_loss.
+    wrong = kic.Split(digits.validation.images, (digits.validation.labels + 1) % 10)
+    data = kic.ImageDataset(digits.train, wrong, None, digits.class_names)
+    trainer = make_trainer(
+        early_stopping_patience=2, learning_rate=3e-3, run_dir=tmp_path
+    )
+    history = trainer.fit(data, epochs=12)
+    val_losses = history.column("val_loss")
+    best = int(np.argmin(val_losses))
+    assert len(history) == best + 1 + 2 < 12
+    restored = trainer.evaluate(wrong, name="validation")["loss"]
+    assert restored == pytest.approx(val_losses[best], rel=1e-4)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["final"]["stopped_early_at_epoch"] == len(history)
+    # Running it again finds the finished run: no more epochs.
+    again = make_trainer(
+        early_stopping_patience=2, learning_rate=3e-3, run_dir=tmp_path
+    )
+    assert len(again.fit(data, epochs=12)) == len(history)
+
+
+# -------------------------------------------------------------- class weight
+def test_class_weight_mapping_steers_training(digits) -> None:
+    only_zero = {index: 0.0 for index in range(1, 10)} | {0: 1.0}
+    trainer = make_trainer(class_weight=only_zero, learning_rate=3e-3)
+    trainer.fit(digits, epochs=2)
+    predicted = trainer.predict(digits.test.images).argmax(axis=1)
+    # Only class 0 carries loss, so the model learns to call everything 0.
+    assert np.mean(predicted == 0) > 0.9
+
+
+def test_class_weight_balanced_and_bad_keys(digits, tmp_path: Path) -> None:
+    keep = np.flatnonzero(
+        (digits.train.labels != 1) | (np.arange(len(digits.train)) % 5 == 0)
+    )
+    skewed = kic.ImageDataset(digits.train.subset(keep), None, None, digits.class_names)
+    trainer = make_trainer(class_weight="balanced", run_dir=tmp_path)
+    assert len(trainer.fit(skewed, epochs=1)) == 1
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["config"]["class_weight"] == "balanced"
+    with pytest.raises(ValueError, match=r"class_weight keys must be class indices"):
+        make_trainer(class_weight={12: 1.0}).fit(digits, epochs=1)
+
+
+# ---------------------------------------------------------------- recipes
+def test_reference_recipe_is_the_tutorial() -> None:
+    recipe = kic.get_recipe("reference")
+    assert (recipe.model, recipe.optimizer, recipe.batch_size, recipe.epochs) == (
+        "cifar_cnn",
+        "adam",
+        64,
+        25,
+    )
+    assert recipe.augment is None and recipe.schedule is None
+    optimizer = recipe.make_optimizer()
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-3)
+    assert json.loads(json.dumps(recipe.to_dict()))["name"] == "reference"
+
+
+def test_recipe_registry_errors() -> None:
+    with pytest.raises(ValueError, match=r"Unknown recipe 'nope'\. Available: \["):
+        kic.get_recipe("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        kic.register_recipe(kic.Recipe("reference", "again"))
+    with pytest.raises(TypeError, match="recipe must be a Recipe"):
+        kic.register_recipe("reference")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        kic.Recipe("bad", "bad", epochs=0)
+    with pytest.raises(ValueError, match="warmup_epochs must be non-negative"):
+        kic.Recipe("bad", "bad", warmup_epochs=-1)
+    custom = kic.register_recipe(kic.Recipe("test_quick", "quick", epochs=2))
+    assert kic.get_recipe("test_quick") is custom
+    assert "test_quick" in kic.list_recipes()
+    kic.register_recipe(kic.Recipe("test_quick", "replaced", epochs=3), replace=True)
+    assert kic.get_recipe("test_quick").epochs == 3
