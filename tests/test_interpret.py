@@ -275,3 +275,15 @@ def test_plot_embeddings_rejects_bad_input(tmp_path) -> None:
         kic.plot_embeddings(features, [0] * 5, tmp_path / "x.png", methods=["umap"])
     with pytest.raises(ValueError, match="methods must be a non-empty list"):
         kic.plot_embeddings(features, [0] * 5, tmp_path / "x.png", methods="pca")
+
+
+def test_grad_cam_warns_when_nothing_supports_the_class() -> None:
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(2, 3, activation="relu", name="dead_conv")(inputs)
+    outputs = kic.dense_head(x, 2, units=(), pooling="avg", name="head")
+    model = keras.Model(inputs, outputs)
+    conv = model.get_layer("dead_conv")
+    conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
+    with pytest.warns(UserWarning, match="heatmap of class 0 is all zero"):
+        result = kic.grad_cam(model, np.full((6, 6, 1), 200, np.uint8), 0)
+    assert not result.heatmap.any()

@@ -63,7 +63,8 @@ class GradCamResult:
         >>> import numpy as np
         >>> from kerasimgcls import build_cifar_cnn, grad_cam
         >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
-        >>> result = grad_cam(model, np.zeros((8, 8, 1), np.uint8))
+        >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 1), np.uint8)
+        >>> result = grad_cam(model, image)
         >>> result.heatmap.shape, result.overlay.shape, result.layer_name
         ((8, 8), (8, 8, 3), 'block4_conv')
     """
@@ -87,7 +88,8 @@ class GradCamResult:
             >>> import numpy as np
             >>> from kerasimgcls import build_cifar_cnn, grad_cam
             >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
-            >>> result = grad_cam(model, np.zeros((8, 8, 1), np.uint8))
+            >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 1), np.uint8)
+            >>> result = grad_cam(model, image)
             >>> with tempfile.TemporaryDirectory() as tmp:
             ...     path = result.save(f"{tmp}/cam.png")
         """

@@ -41,12 +41,15 @@ class LearningRateFinderResult:
         stopped_early: Whether the test stopped because the loss diverged.
 
     Example:
-        >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
-        >>> data = load_digits(seed=0)
-        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
-        >>> result = find_learning_rate(model, data, num_steps=5, batch_size=32)
-        >>> bool(result.learning_rates[0] <= result.suggestion <= result.learning_rates[-1])
-        True
+        >>> import numpy as np
+        >>> from kerasimgcls import LearningRateFinderResult
+        >>> result = LearningRateFinderResult(
+        ...     learning_rates=np.array([1e-4, 1e-3, 1e-2, 1e-1]),
+        ...     losses=np.array([2.3, 2.0, 1.2, 4.0]),
+        ...     smoothed_losses=np.array([2.3, 2.1, 1.6, 2.8]),
+        ...     suggestion=1e-2, min_loss_learning_rate=1e-2, stopped_early=True)
+        >>> result.suggestion
+        0.01
     """
 
     learning_rates: NDArray[np.float64] = field(repr=False)
@@ -63,10 +66,11 @@ class LearningRateFinderResult:
 
         Example:
             >>> import tempfile
-            >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
-            >>> data = load_digits(seed=0)
-            >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
-            >>> result = find_learning_rate(model, data, num_steps=5, batch_size=32)
+            >>> import numpy as np
+            >>> from kerasimgcls import LearningRateFinderResult
+            >>> result = LearningRateFinderResult(
+            ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
+            ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)
             >>> with tempfile.TemporaryDirectory() as tmp:
             ...     path = result.plot(f"{tmp}/lr_find.png")
         """
@@ -76,10 +80,11 @@ class LearningRateFinderResult:
         """Return the curve and the suggestion as JSON-ready values.
 
         Example:
-            >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
-            >>> data = load_digits(seed=0)
-            >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
-            >>> result = find_learning_rate(model, data, num_steps=5, batch_size=32)
+            >>> import numpy as np
+            >>> from kerasimgcls import LearningRateFinderResult
+            >>> result = LearningRateFinderResult(
+            ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
+            ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)
             >>> sorted(result.to_dict())[:3]
             ['learning_rates', 'losses', 'min_loss_learning_rate']
         """

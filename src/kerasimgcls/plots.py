@@ -464,7 +464,8 @@ def plot_grad_cam(
         >>> import numpy as np
         >>> from kerasimgcls import build_cifar_cnn, grad_cam, plot_grad_cam
         >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
-        >>> result = grad_cam(model, np.zeros((8, 8, 1), np.uint8))
+        >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 1), np.uint8)
+        >>> result = grad_cam(model, image)
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = plot_grad_cam(result, f"{tmp}/cam.png")
     """
@@ -552,11 +553,11 @@ def plot_learning_rate_finder(
 
     Example:
         >>> import tempfile
-        >>> from kerasimgcls import (build_cifar_cnn, find_learning_rate,
-        ...                          load_digits, plot_learning_rate_finder)
-        >>> data = load_digits(seed=0)
-        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=10)
-        >>> result = find_learning_rate(model, data, num_steps=5, batch_size=32)
+        >>> import numpy as np
+        >>> from kerasimgcls import LearningRateFinderResult, plot_learning_rate_finder
+        >>> result = LearningRateFinderResult(
+        ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
+        ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = plot_learning_rate_finder(result, f"{tmp}/lr.png")
     """
