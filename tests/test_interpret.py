@@ -195,7 +195,7 @@ def test_embeddings_are_the_penultimate_features(corner_model, corner_test) -> N
     features = kic.embeddings(corner_model, images, batch_size=7)
     assert features.shape == (len(images), 16)
     flatten = corner_model.get_layer("head_avgpool")
-    reference = keras.Model(corner_model.inputs, flatten.output)
+    reference = keras.Model(corner_model.input, flatten.output)
     expected = np.asarray(reference(images / np.float32(255)))
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
 
@@ -287,3 +287,15 @@ def test_grad_cam_warns_when_nothing_supports_the_class() -> None:
     with pytest.warns(UserWarning, match="heatmap of class 0 is all zero"):
         result = kic.grad_cam(model, np.full((6, 6, 1), 200, np.uint8), 0)
     assert not result.heatmap.any()
+
+
+def test_embeddings_skip_a_separate_softmax_layer() -> None:
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
+    features = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    logits = keras.layers.Dense(2, name="logits")(features)
+    model = keras.Model(inputs, keras.layers.Softmax(name="softmax")(logits))
+    images = np.random.default_rng(0).integers(0, 256, (5, 6, 6, 1), np.uint8)
+    expected = kic.embeddings(model, images, "pool")
+    np.testing.assert_allclose(kic.embeddings(model, images), expected)
+    assert expected.shape == (5, 3)

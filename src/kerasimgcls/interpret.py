@@ -232,6 +232,16 @@ def _output_layer(model: keras.Model) -> keras.Layer:
     return layers[-1]
 
 
+def _classifier_layer(model: keras.Model) -> keras.Layer:
+    """The last layer with weights: its input is the penultimate representation."""
+    layers = [
+        layer
+        for layer in _flat_layers(model)
+        if not hasattr(layer, "layers") and layer.weights
+    ]
+    return layers[-1] if layers else _output_layer(model)
+
+
 @contextlib.contextmanager
 def _logits(model: keras.Model) -> Iterator[bool]:
     """Switch a final softmax activation off while active; yield whether it did."""
@@ -427,8 +437,9 @@ def embeddings(
 ) -> NDArray[np.float32]:
     """Return the features the model computes for each image (penultimate layer).
 
-    By default these are the inputs of the model's final layer (what the
-    classifier sees); name a ``layer`` to take its outputs instead. Features with
+    By default these are the inputs of the model's last layer with weights (what
+    the classifier sees, also when a separate softmax layer follows it); name a
+    ``layer`` to take its outputs instead. Features with
     spatial dimensions are flattened.
 
     Args:
@@ -457,7 +468,7 @@ def embeddings(
     images = _check_images(model, split, "split")
     batch_size = check_positive_int(batch_size, "batch_size")
     if layer is None:
-        target, what = _output_layer(model), "input"
+        target, what = _classifier_layer(model), "input"
     else:
         target, what = _find_layer(model, layer), "output"
     chunks = []
