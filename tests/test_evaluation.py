@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import kerasimgcls as kic
@@ -267,3 +270,32 @@ def test_samples_picture_in_colour(tmp_path) -> None:
     )
     _, _, pixels = _picture(kic.plot_samples(split, tmp_path / "rgb.png", per_class=3))
     assert np.any(pixels[..., 0] != pixels[..., 1])  # colour is kept
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    num_classes=st.integers(2, 6),
+    num_samples=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_report_invariants(num_classes, num_samples, seed) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, num_samples)
+    probabilities = rng.dirichlet(np.ones(num_classes), num_samples)
+    reports = [
+        kic.ClassificationReport.from_predictions(labels, probabilities, top_k=k)
+        for k in range(1, num_classes + 1)
+    ]
+    first = reports[0]
+    matrix = first.confusion_matrix
+    assert matrix.sum() == num_samples
+    assert matrix.sum(axis=1).tolist() == first.support.tolist()
+    assert first.accuracy == pytest.approx(np.trace(matrix) / num_samples)
+    assert first.top_k_accuracy == pytest.approx(first.accuracy)
+    accuracies = [report.top_k_accuracy for report in reports]
+    assert all(a <= b + 1e-12 for a, b in itertools.pairwise(accuracies))
+    assert accuracies[-1] == 1.0
+    assert sum(count for _, _, count in first.most_confused(None)) == (
+        num_samples - np.trace(matrix)
+    )
+    assert json.loads(first.to_json())["num_samples"] == num_samples
