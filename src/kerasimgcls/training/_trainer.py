@@ -23,6 +23,7 @@ from kerasimgcls._export import export_model, predict_proba
 from kerasimgcls._io import write_json_atomic
 from kerasimgcls._validation import check_choice, check_positive_int, check_rate
 from kerasimgcls.data import ImageDataset, Split, epochs_dataset, to_tf_dataset
+from kerasimgcls.training._distribute import multi_worker_fixes, prebuild
 from kerasimgcls.training._history import History
 from kerasimgcls.training._resume import (
     load_checkpoint,
@@ -555,17 +556,19 @@ class Trainer:
                     data.validation, num_classes=data.num_classes, batch_size=batch_size
                 )
             )
-            self.model.fit(
-                train,
-                epochs=epochs,
-                initial_epoch=start,
-                steps_per_epoch=steps,
-                validation_data=validation,
-                callbacks=[recorder, *self.callbacks],
-                class_weight=class_weight,
-                shuffle=False,  # the order comes from (seed, epoch)
-                verbose=self.verbose,
-            )
+            prebuild(self.model, self.strategy, train)
+            with multi_worker_fixes(self.strategy):
+                self.model.fit(
+                    train,
+                    epochs=epochs,
+                    initial_epoch=start,
+                    steps_per_epoch=steps,
+                    validation_data=validation,
+                    callbacks=[recorder, *self.callbacks],
+                    class_weight=class_weight,
+                    shuffle=False,  # the order comes from (seed, epoch)
+                    verbose=self.verbose,
+                )
         if recorder.diverged is not None:
             self._fail_diverged(data, recorder.diverged, history)
         if self.early_stopping_patience is not None and self._best_weights is not None:
@@ -939,7 +942,8 @@ class Trainer:
             # Score with this trainer's loss and metrics, not a previous compile's.
             self._compile(total_steps=1, steps_per_epoch=1)
         dataset = to_tf_dataset(split, num_classes=num_classes, batch_size=batch_size)
-        scores = self.model.evaluate(dataset, verbose=0, return_dict=True)
+        with multi_worker_fixes(self.strategy):
+            scores = self.model.evaluate(dataset, verbose=0, return_dict=True)
         result = {str(key): float(value) for key, value in scores.items()}
         if self.run_dir is not None and _is_chief(self.strategy):
             write_metrics(self.run_dir, name, result, len(split))

@@ -1,0 +1,154 @@
+"""``strategy=``: MirroredStrategy on two logical CPUs, MultiWorkerMirroredStrategy
+with two local worker processes on loopback. Each in fresh subprocesses (device
+configuration and ``TF_CONFIG`` are read once per process), with short timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+COMMON = textwrap.dedent(
+    """
+    import json, os, sys
+    import tensorflow as tf
+
+    mode, run_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    if mode == "mirrored":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    elif mode == "multiworker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        strategy = None
+
+    import keras
+    import kerasimgcls as kic
+
+    def build():
+        inputs = keras.Input((8, 8, 1))
+        x = kic.conv_block(inputs, 8, pool_size=2, name="b1")
+        x = kic.conv_block(x, 16, pool_size=2, dropout=0.1, name="b2")
+        return keras.Model(inputs, kic.dense_head(x, 10, units=(), name="head"))
+
+    data = kic.load_digits(seed=0)
+    model = build() if mode == "mirrored" else build   # a ready model is cloned
+    trainer = kic.Trainer(model, seed=0, strategy=strategy, run_dir=run_dir,
+                          learning_rate=3e-3, verbose=0)
+    history = trainer.fit(data, epochs=3, batch_size=64)
+    scores = trainer.evaluate(data.test)
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    with open(out, "w") as handle:
+        json.dump({"rows": history.rows, "test": scores, "replicas": replicas}, handle)
+    """
+)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def _spawn(script: Path, mode: str, run_dir: Path, out: Path, **env: str):  # type: ignore[no-untyped-def]
+    return subprocess.Popen(
+        [sys.executable, str(script), mode, str(run_dir), str(out)],
+        env=_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait(process, timeout: float = 240) -> None:  # type: ignore[no-untyped-def]
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"timed out:\n{output[-3000:]}")
+    assert process.returncode == 0, output[-3000:]
+
+
+def _without_time(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "epoch_time"} for row in rows]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("distributed") / "train.py"
+    path.write_text(COMMON)
+    return path
+
+
+@pytest.fixture(scope="module")
+def single(script: Path) -> dict:  # type: ignore[no-untyped-def]
+    out = script.parent / "single.json"
+    _wait(_spawn(script, "single", script.parent / "run_single", out))
+    return json.loads(out.read_text())
+
+
+def test_mirrored_strategy_on_two_logical_cpus(script: Path, single: dict) -> None:
+    out = script.parent / "mirrored.json"
+    run_dir = script.parent / "run_mirrored"
+    _wait(_spawn(script, "mirrored", run_dir, out))
+    result = json.loads(out.read_text())
+    assert result["replicas"] == 2
+    assert [row["epoch"] for row in result["rows"]] == [1, 2, 3]
+    # Same global batch, same data order: close to the single-device run.
+    assert result["test"]["accuracy"] > 0.6
+    assert abs(result["test"]["accuracy"] - single["test"]["accuracy"]) < 0.1
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["strategy"] == {"type": "MirroredStrategy", "replicas": 2}
+    assert (run_dir / "model.keras").is_file()
+
+
+def test_multi_worker_two_local_processes(script: Path, single: dict) -> None:
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    processes = []
+    for index in range(2):
+        config = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        processes.append(
+            _spawn(
+                script,
+                "multiworker",
+                script.parent / f"run_worker{index}",
+                script.parent / f"worker{index}.json",
+                TF_CONFIG=config,
+            )
+        )
+    for process in processes:
+        _wait(process, timeout=300)
+    chief = json.loads((script.parent / "worker0.json").read_text())
+    other = json.loads((script.parent / "worker1.json").read_text())
+    assert chief["replicas"] == 2
+    # One model, trained together: both workers log the same numbers.
+    assert _without_time(chief["rows"]) == _without_time(other["rows"])
+    assert abs(chief["test"]["accuracy"] - single["test"]["accuracy"]) < 0.15
+    # Only the chief (worker 0) writes its run directory.
+    assert (script.parent / "run_worker0" / "run.json").is_file()
+    assert (script.parent / "run_worker0" / "checkpoints" / "last.npz").is_file()
+    assert not (script.parent / "run_worker1").exists()
