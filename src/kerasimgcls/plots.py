@@ -146,7 +146,9 @@ def plot_confusion_matrix(
     normalised = np.divide(
         matrix, totals, out=np.zeros(matrix.shape, dtype=np.float64), where=totals > 0
     )
-    size = max(4.0, 0.45 * len(names) + 2.0)
+    # Grow with the number of classes, but keep 100 classes (CIFAR-100) drawable.
+    size = min(max(4.0, 0.45 * len(names) + 2.0), 20.0)
+    tick_size = 8 if len(names) <= 30 else 5
     figure = Figure(figsize=(2 * size + 1.5, size))
     panels = (
         (matrix, "counts", "d"),
@@ -157,8 +159,13 @@ def plot_confusion_matrix(
         image = axes.imshow(values, cmap="Blues", vmin=0)
         figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
         ticks = np.arange(len(names))
-        axes.set_xticks(ticks, labels=names, rotation=90 if len(names) > 6 else 0)
-        axes.set_yticks(ticks, labels=names)
+        axes.set_xticks(
+            ticks,
+            labels=names,
+            rotation=90 if len(names) > 6 else 0,
+            fontsize=tick_size,
+        )
+        axes.set_yticks(ticks, labels=names, fontsize=tick_size)
         axes.set_xlabel("predicted")
         axes.set_ylabel("true")
         axes.set_title(subtitle)
