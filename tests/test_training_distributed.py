@@ -95,60 +95,57 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def script(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("distributed") / "train.py"
-    path.write_text(COMMON)
-    return path
-
-
-@pytest.fixture(scope="module")
-def single(script: Path) -> dict:  # type: ignore[no-untyped-def]
-    out = script.parent / "single.json"
-    _wait(_spawn(script, "single", script.parent / "run_single", out))
-    return json.loads(out.read_text())
-
-
-def test_mirrored_strategy_on_two_logical_cpus(script: Path, single: dict) -> None:
-    out = script.parent / "mirrored.json"
-    run_dir = script.parent / "run_mirrored"
-    _wait(_spawn(script, "mirrored", run_dir, out))
-    result = json.loads(out.read_text())
-    assert result["replicas"] == 2
-    assert [row["epoch"] for row in result["rows"]] == [1, 2, 3]
-    # Same global batch, same data order: close to the single-device run.
-    assert result["test"]["accuracy"] > 0.6
-    assert abs(result["test"]["accuracy"] - single["test"]["accuracy"]) < 0.1
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["strategy"] == {"type": "MirroredStrategy", "replicas": 2}
-    assert (run_dir / "model.keras").is_file()
-
-
-def test_multi_worker_two_local_processes(script: Path, single: dict) -> None:
+def results(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """Run single-device, mirrored and two multi-worker processes, all at once."""
+    root = tmp_path_factory.mktemp("distributed")
+    script = root / "train.py"
+    script.write_text(COMMON)
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"localhost:{port}" for port in ports]}
-    processes = []
+    processes = [
+        _spawn(script, "single", root / "run_single", root / "single.json"),
+        _spawn(script, "mirrored", root / "run_mirrored", root / "mirrored.json"),
+    ]
     for index in range(2):
-        config = json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        )
+        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         processes.append(
             _spawn(
                 script,
                 "multiworker",
-                script.parent / f"run_worker{index}",
-                script.parent / f"worker{index}.json",
-                TF_CONFIG=config,
+                root / f"run_worker{index}",
+                root / f"worker{index}.json",
+                TF_CONFIG=json.dumps(config),
             )
         )
     for process in processes:
         _wait(process, timeout=300)
-    chief = json.loads((script.parent / "worker0.json").read_text())
-    other = json.loads((script.parent / "worker1.json").read_text())
+    return root
+
+
+def _load(root: Path, name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((root / f"{name}.json").read_text())
+
+
+def test_mirrored_strategy_on_two_logical_cpus(results: Path) -> None:
+    single, mirrored = _load(results, "single"), _load(results, "mirrored")
+    assert mirrored["replicas"] == 2
+    assert [row["epoch"] for row in mirrored["rows"]] == [1, 2, 3]
+    # Same global batch, same data order: close to the single-device run.
+    assert mirrored["test"]["accuracy"] > 0.6
+    assert abs(mirrored["test"]["accuracy"] - single["test"]["accuracy"]) < 0.1
+    run = json.loads((results / "run_mirrored" / "run.json").read_text())
+    assert run["strategy"] == {"type": "MirroredStrategy", "replicas": 2}
+    assert (results / "run_mirrored" / "model.keras").is_file()
+
+
+def test_multi_worker_two_local_processes(results: Path) -> None:
+    single = _load(results, "single")
+    chief, other = _load(results, "worker0"), _load(results, "worker1")
     assert chief["replicas"] == 2
     # One model, trained together: both workers log the same numbers.
     assert _without_time(chief["rows"]) == _without_time(other["rows"])
     assert abs(chief["test"]["accuracy"] - single["test"]["accuracy"]) < 0.15
     # Only the chief (worker 0) writes its run directory.
-    assert (script.parent / "run_worker0" / "run.json").is_file()
-    assert (script.parent / "run_worker0" / "checkpoints" / "last.npz").is_file()
-    assert not (script.parent / "run_worker1").exists()
+    assert (results / "run_worker0" / "run.json").is_file()
+    assert (results / "run_worker0" / "checkpoints" / "last.npz").is_file()
+    assert not (results / "run_worker1").exists()
