@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +36,7 @@ from kerasimgcls.data._files import (
     default_workers,
     scan_folder,
 )
-from kerasimgcls.data._split import train_validation_split
+from kerasimgcls.data._split import stratified_indices
 
 __all__ = ["default_cache_dir", "load_image_folder", "split_layout"]
 
@@ -147,33 +147,84 @@ def load_image_folder(
     )
     validation_split = check_rate(validation_split, "validation_split")
     layout = split_layout(root)
-    train_root = layout.get("train", root)
-    train = _load_split(train_root, class_names, options)
+    train = _load_split(layout.get("train", root), class_names, options)
     names = train.class_names
     test = _load_split(layout["test"], names, options) if "test" in layout else None
-    validation: Split | None
+    validation: Split | None = None
     if "validation" in layout:
-        validation = _load_split(layout["validation"], names, options).split
-        train_split = train.split
+        validation = _load_split(layout["validation"], names, options).everything()
+        train_split = train.everything()
+    elif validation_split == 0.0:
+        train_split = train.everything()
     else:
-        train_split, validation = train_validation_split(
-            train.split, validation_split, seed
-        )
+        keep, held_out = stratified_indices(train.labels, validation_split, seed)
+        train_split, validation = train.take([keep, held_out])
     return ImageDataset(
-        _in_memory(train_split),
-        _in_memory(validation) if validation is not None else None,
-        _in_memory(test.split) if test is not None else None,
+        train_split,
+        validation,
+        test.everything() if test is not None else None,
         names,
         name or root.resolve().name,
     )
 
 
-def _in_memory(split: Split) -> Split:
-    # Cached pixels are memory-mapped; carving a split copies them into memory, and
-    # a split that was not carved is copied here, so no array depends on the file.
-    if not isinstance(split.images, np.memmap):
+@dataclass(frozen=True)
+class _Loaded:
+    """Pixels of one folder: in memory, or memory-mapped from the cache file."""
+
+    images: NDArray[np.uint8]
+    labels: NDArray[np.int64]
+    class_names: tuple[str, ...]
+
+    def everything(self) -> Split:
+        (split,) = self.take([np.arange(len(self.labels))])
         return split
-    return Split(np.array(split.images), split.labels)
+
+    def take(self, parts: Sequence[NDArray[np.int64]]) -> list[Split]:
+        """Return one in-memory :class:`Split` per sorted index array of ``parts``."""
+        if not isinstance(self.images, np.memmap):
+            if len(parts) == 1 and len(parts[0]) == len(self.labels):
+                return [Split(self.images, self.labels)]
+            return [Split(self.images[part], self.labels[part]) for part in parts]
+        return [
+            Split(images, self.labels[part])
+            for images, part in zip(_read_rows(self.images, parts), parts, strict=True)
+        ]
+
+
+def _read_rows(
+    mapped: np.memmap[Any, np.dtype[np.uint8]], parts: Sequence[NDArray[np.int64]]
+) -> list[NDArray[np.uint8]]:
+    """Copy the rows ``parts`` of a cached ``.npy`` into new arrays, in chunks.
+
+    Reading the file in blocks and scattering each block to its destination keeps
+    the peak memory at the size of the result plus one block (fancy-indexing the
+    memory map would also keep every page of the file resident).
+    """
+    count = mapped.shape[0]
+    destination = np.full(count, -1, dtype=np.int64)
+    position = np.zeros(count, dtype=np.int64)
+    outputs = []
+    for number, part in enumerate(parts):
+        destination[part] = number
+        position[part] = np.arange(len(part))
+        outputs.append(np.empty((len(part), *mapped.shape[1:]), dtype=np.uint8))
+    row_bytes = int(np.prod(mapped.shape[1:]))
+    block_rows = max(1, (16 << 20) // row_bytes)
+    block = np.empty((min(block_rows, count), *mapped.shape[1:]), dtype=np.uint8)
+    assert mapped.filename is not None
+    with open(mapped.filename, "rb") as handle:
+        handle.seek(mapped.offset)
+        for start in range(0, count, block_rows):
+            rows = min(block_rows, count - start)
+            view = block[:rows]
+            if handle.readinto(view.reshape(-1).data) != view.nbytes:
+                raise OSError(f"cache file {mapped.filename!r} is truncated")
+            where = destination[start : start + rows]
+            for number, output in enumerate(outputs):
+                chosen = where == number
+                output[position[start : start + rows][chosen]] = view[chosen]
+    return outputs
 
 
 def _check_options(
@@ -232,12 +283,6 @@ def split_layout(root: Path) -> dict[str, Path]:
     return layout
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    split: Split
-    class_names: tuple[str, ...]
-
-
 def _load_split(
     root: Path, class_names: Sequence[str] | None, options: _Options
 ) -> _Loaded:
@@ -275,7 +320,7 @@ def _load_split(
         )
     if images.shape[0] == 0:
         raise ValueError(f"no image in {str(root)!r} could be decoded")
-    return _Loaded(Split(images, labels), scan.class_names)
+    return _Loaded(images, labels, scan.class_names)
 
 
 def _decode_folder(
