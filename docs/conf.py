@@ -63,3 +63,37 @@ nitpicky = False
 html_theme = "furo"
 html_title = f"kerasimgcls {release}"
 myst_heading_anchors = 3
+
+
+# ``.. cli-help:: COMMAND`` renders ``kerasimgcls COMMAND --help`` from the parser
+# itself, so the command-line reference cannot drift from the code.
+def _cli_help(command: str | None) -> str:
+    import argparse
+
+    from kerasimgcls.cli import build_parser
+
+    os.environ["COLUMNS"] = "88"
+    parser = build_parser()
+    if command:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                if command not in action.choices:
+                    raise ValueError(f"cli-help: unknown command {command!r}")
+                parser = action.choices[command]
+    return parser.format_help()
+
+
+def setup(app):
+    from docutils import nodes
+    from sphinx.util.docutils import SphinxDirective
+
+    class CliHelp(SphinxDirective):
+        optional_arguments = 1
+
+        def run(self):
+            text = _cli_help(self.arguments[0] if self.arguments else None)
+            node = nodes.literal_block(text, text)
+            node["language"] = "text"
+            return [node]
+
+    app.add_directive("cli-help", CliHelp)

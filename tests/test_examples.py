@@ -1,0 +1,166 @@
+"""Every script in examples/ runs in its --fast mode and does what its header says.
+
+Each example runs in a fresh subprocess (as a user would run it), offline, writing
+only into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO_ROOT / "examples"
+SCRIPTS = sorted(path.name for path in EXAMPLES.glob("[0-9][0-9]_*.py"))
+HEADER_SECTIONS = (
+    "What it shows",
+    "How long it takes here",
+    "What it prints",
+    "Run it",
+)
+
+
+def run_example(name: str, tmp_path: Path, *args: str) -> str:
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["KERASIMGCLS_CACHE_DIR"] = str(tmp_path / "cache")
+    env["MPLBACKEND"] = "Agg"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), "--fast", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{name} exited with {result.returncode}\n--- stdout\n{result.stdout}"
+        f"\n--- stderr\n{result.stderr[-4000:]}"
+    )
+    return result.stdout
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file(), f"missing {path}"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"not a PNG: {path}"
+
+
+def assert_run_dir(run_dir: Path) -> dict[str, object]:
+    for name in ("run.json", "history.csv", "history.json", "model.keras"):
+        assert (run_dir / name).is_file(), f"{run_dir} has no {name}"
+    info: dict[str, object] = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "finished", info["status"]
+    return info
+
+
+def check_01(tmp_path: Path) -> None:
+    out = run_example("01_reproduce_cifar10.py", tmp_path, "--run-dir", "cifar")
+    assert "cifar_cnn: 393,962 parameters" in out
+    assert re.search(r"test accuracy: [0-9.]+ \(80 images\)", out), out
+    info = assert_run_dir(tmp_path / "cifar")
+    assert info["class_names"][:2] == ["airplane", "automobile"]  # type: ignore[index]
+    assert info["data"]["input_shape"] == [32, 32, 3]  # type: ignore[index]
+    assert json.loads((tmp_path / "cifar" / "metrics.json").read_text())
+
+
+def check_02(tmp_path: Path) -> None:
+    out = run_example("02_train_image_folder.py", tmp_path, "--run-dir", "shapes")
+    # The check names the planted bad files; training then skips them.
+    assert "truncated.jpg" in out and "notes.jpg" in out and ".DS_Store" in out
+    assert "ImageDataset(shapes-" in out and "train=96, validation=24" in out
+    assert re.search(r"validation accuracy: [0-9.]+ \(24 images\)", out), out
+    predictions = [line for line in out.splitlines() if line.startswith("circle/")]
+    assert len(predictions) == 2, out
+    info = assert_run_dir(tmp_path / "shapes")
+    assert info["class_names"] == ["circle", "square", "triangle"]
+    check = json.loads((tmp_path / "shapes" / "image_check.json").read_text())
+    assert len(check["bad_files"]) == 2
+
+
+def check_03(tmp_path: Path) -> None:
+    out = run_example("03_extend_blocks_grayscale.py", tmp_path, "--run-dir", "gray")
+    assert "head_avgpool   -> (64,)" in out
+    assert "gray_cnn: 33,642 parameters; cifar_cnn at (28, 28, 1): 331,946" in out
+    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    assert 0.0 <= accuracy <= 1.0
+    info = assert_run_dir(tmp_path / "gray")
+    assert info["model"]["name"] == "gray_cnn"  # type: ignore[index]
+    assert info["data"]["input_shape"] == [28, 28, 1]  # type: ignore[index]
+
+
+def check_04(tmp_path: Path) -> None:
+    out = run_example("04_interpret.py", tmp_path, "--run-dir", "interp")
+    assert "precision" in out and "most confused" in out
+    folder = tmp_path / "interp" / "interpret"
+    for name in (
+        "samples.png",
+        "confusion_matrix.png",
+        "top_losses.png",
+        "grad_cam_0.png",
+        "embeddings.png",
+        "similar.png",
+    ):
+        assert_png(folder / name)
+    report = json.loads((folder / "report.json").read_text())
+    assert 0.0 <= report["accuracy"] <= 1.0
+    assert_run_dir(tmp_path / "interp")
+
+
+def check_05(tmp_path: Path) -> None:
+    out = run_example("05_resume.py", tmp_path, "--run-dir", "resume")
+    assert "exit code -9" in out, out  # the first run really was killed
+    assert "identical history: True" in out, out
+    assert "identical weights: True" in out, out
+    info = assert_run_dir(tmp_path / "resume" / "interrupted")
+    assert info["resumes"], "the second run did not resume"
+
+
+def check_06(tmp_path: Path) -> None:
+    out = run_example("06_distribute.py", tmp_path, "--run-dir", "dist")
+    rows = {
+        line.split()[0]: line.split() for line in out.splitlines() if line[:1].isalpha()
+    }
+    assert rows["single"][2] == "1", out
+    assert rows["mirrored"][1:3] == ["MirroredStrategy", "2"], out
+    info = assert_run_dir(tmp_path / "dist" / "mirrored")
+    assert info["strategy"] == {"type": "MirroredStrategy", "replicas": 2}
+
+
+CHECKS: dict[str, Callable[[Path], None]] = {
+    "01_reproduce_cifar10.py": check_01,
+    "02_train_image_folder.py": check_02,
+    "03_extend_blocks_grayscale.py": check_03,
+    "04_interpret.py": check_04,
+    "05_resume.py": check_05,
+    "06_distribute.py": check_06,
+}
+
+
+def test_every_example_has_a_check() -> None:
+    assert SCRIPTS, "no examples found"
+    assert sorted(CHECKS) == SCRIPTS
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_example_header_and_fast_mode(name: str) -> None:
+    source = (EXAMPLES / name).read_text(encoding="utf-8")
+    doc = ast.get_docstring(ast.parse(source)) or ""
+    for section in HEADER_SECTIONS:
+        assert section in doc, f"{name}'s header has no {section!r} section"
+    assert '"--fast"' in source, f"{name} has no --fast mode"
+    assert "/work/" not in source and "/tmp/venv" not in source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_example_runs_in_fast_mode(name: str, tmp_path: Path) -> None:
+    CHECKS[name](tmp_path)
