@@ -17,7 +17,8 @@ FAST = ["--dataset", "digits", "--epochs", "2", "--no-deterministic", "--quiet"]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     directory = tmp_path_factory.mktemp("cli") / "run"
-    assert main(["train", *FAST, "--run-dir", str(directory)]) == 0
+    argv = ["train", *FAST, "--run-dir", str(directory), "--augment", "translate=1"]
+    assert main(argv) == 0
     return directory
 
 
@@ -39,13 +40,15 @@ def test_train_writes_the_run_directory(run_dir: Path, capsys) -> None:  # type:
     assert run["recipe"]["name"] == "reference"
     assert run["config"]["epochs"] == 2
     assert run["config"]["deterministic"] is False
+    assert run["config"]["augment"]["translate"] == 1
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) >= {"validation", "test"}
 
 
 def test_train_again_finds_the_finished_run(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     before = (run_dir / "history.json").read_text()
-    assert main(["train", *FAST, "--run-dir", str(run_dir), "--no-evaluate"]) == 0
+    argv = ["train", *FAST, "--run-dir", str(run_dir), "--augment", "translate=1"]
+    assert main([*argv, "--no-evaluate"]) == 0
     assert (run_dir / "history.json").read_text() == before
     assert f"run directory: {run_dir}" in capsys.readouterr().out
 

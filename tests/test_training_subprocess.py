@@ -1,8 +1,8 @@
 """Reproducibility and exact resume, in fresh processes (op determinism is global).
 
 One script trains a tiny conv net (with dropout and batch normalisation, a cosine
-schedule and early-stopping state, so every kind of state matters) on the digits
-and saves its final weights. Runs of it are compared bit for bit.
+schedule, augmentation and early-stopping state, so every kind of state matters)
+on the digits and saves its final weights. Runs of it are compared bit for bit.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ SCRIPT = textwrap.dedent(
         learning_rate=3e-3, warmup_epochs=1, early_stopping_patience=10,
         callbacks=[Pause()] if pause_epoch else [],
     )
-    history = trainer.fit(data, epochs=4, batch_size=64)
+    augment = kic.Augmentation(flip=False, translate=1, cutout=2)
+    history = trainer.fit(data, epochs=4, batch_size=64, augment=augment)
     np.savez(out, *[v.numpy() for v in trainer.model.variables])
     rows = [{k: v for k, v in r.items() if k != "epoch_time"} for r in history.rows]
     with open(out + ".json", "w") as handle:

@@ -56,16 +56,17 @@ def _image_size(text: str) -> list[int]:
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--dataset``/``--data-dir`` and the data options to ``parser``."""
     group = parser.add_argument_group("data")
-    source = group.add_mutually_exclusive_group()
-    source.add_argument(
+    group.add_argument(
         "--dataset",
         choices=DATASETS,
-        help="a named dataset (default: digits, which ships with scikit-learn)",
+        help="a named dataset (default: digits, which ships with scikit-learn); "
+        "with --data-dir, read from DIR instead of the Keras cache",
     )
-    source.add_argument(
+    group.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="a folder of images, one sub-folder per class (or train/ and test/)",
+        help="a folder of images, one sub-folder per class (or train/ and test/); "
+        "with --dataset, where that dataset's files are",
     )
     group.add_argument(
         "--image-size",
@@ -102,7 +103,11 @@ def data_spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "validation_split": args.validation_split,
         "split_seed": args.split_seed,
     }
-    if args.data_dir is not None:
+    if args.data_dir is not None and args.dataset is not None:
+        spec.update(
+            {"dataset": args.dataset, "data_dir": str(Path(args.data_dir).resolve())}
+        )
+    elif args.data_dir is not None:
         spec.update(
             {
                 "data_dir": str(Path(args.data_dir).resolve()),
@@ -126,7 +131,7 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
 
     validation_split = float(spec.get("validation_split", 0.1))
     seed = int(spec.get("split_seed", 0))
-    if spec.get("data_dir"):
+    if spec.get("data_dir") and not spec.get("dataset"):
         path = check_path_exists(spec["data_dir"], "--data-dir", kind="dir")
         loader = getattr(data_module, "load_image_folder", None)
         if loader is None:
@@ -149,7 +154,10 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
             f"--dataset {name} needs kerasimgcls.load_{name}, which this version "
             "does not have; use --data-dir with the images instead"
         )
-    dataset = loader(validation_split=validation_split, seed=seed)
+    options: dict[str, Any] = {"validation_split": validation_split, "seed": seed}
+    if spec.get("data_dir"):
+        options["data_dir"] = check_path_exists(spec["data_dir"], "--data-dir")
+    dataset = loader(**options)
     return dataset
 
 

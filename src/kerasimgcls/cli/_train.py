@@ -46,7 +46,8 @@ def add_parser(subparsers: Any) -> None:
     training.add_argument(
         "--augment",
         metavar="SPEC",
-        help="augmentation, e.g. 'flip,translate=4,cutout=8', or 'none'",
+        help="augmentation of the training batches, e.g. 'flip,translate=4,cutout=8', "
+        "'default' or 'none' (default: the recipe's)",
     )
     training.add_argument(
         "--early-stopping", type=int, metavar="PATIENCE", help="early-stopping patience"
@@ -86,45 +87,24 @@ def add_parser(subparsers: Any) -> None:
 def parse_augment(spec: str | None, recipe_augment: Any) -> Any:
     """Return the :class:`kerasimgcls.Augmentation` of ``--augment`` (or the recipe's).
 
-    ``spec`` is ``none`` or comma-separated ``key=value`` items, a bare key meaning
-    ``True``: ``flip,translate=4``.
+    ``spec`` uses :meth:`kerasimgcls.Augmentation.from_string`:
+    ``flip,translate=4,cutout=8``, ``default`` or ``none``.
 
     Raises:
-        ValueError: If ``spec`` cannot be parsed or augmentation is not available.
+        ValueError: If ``spec`` cannot be parsed.
     """
-    if spec is None:
-        options = None if recipe_augment is None else dict(recipe_augment)
-    elif spec.strip().lower() in ("", "none", "off"):
-        options = None
-    else:
-        options = {}
-        for item in spec.split(","):
-            key, _, value = item.strip().partition("=")
-            if not key:
-                raise ValueError(f"--augment: cannot parse {spec!r}")
-            options[key.strip()] = _parse_value(value.strip()) if value else True
-    if options is None:
-        return None
-    from kerasimgcls import data as data_module
+    from kerasimgcls.data import Augmentation
 
-    augmentation = getattr(data_module, "Augmentation", None)
-    if augmentation is None:
-        raise ValueError("--augment needs kerasimgcls.Augmentation")
-    return augmentation(**options)
-
-
-def _parse_value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
+    if spec is not None:
         try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
+            augmentation = Augmentation.from_string(spec)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"--augment: cannot parse {spec!r}: {err}") from err
+    elif recipe_augment is None:
+        return None
+    else:
+        augmentation = Augmentation(**dict(recipe_augment))
+    return None if augmentation.is_identity else augmentation
 
 
 def _pick(value: Any, default: Any) -> Any:
