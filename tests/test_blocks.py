@@ -174,3 +174,16 @@ def test_blocks_generate_unique_names_when_unnamed() -> None:
     model = keras.Model(inputs, dense_head(y, 2))
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names))
+
+
+def test_batch_norm_momentum_reaches_every_layer_and_is_checked() -> None:
+    inputs = keras.Input((8, 8, 1))
+    x = conv_block(inputs, 4, batch_norm=True, batch_norm_momentum=0.9, name="c")
+    outputs = dense_head(x, 2, batch_norm_momentum=0.8, name="h")
+    model = keras.Model(inputs, outputs)
+    assert model.get_layer("c_bn").momentum == 0.9
+    assert model.get_layer("h_dense1_bn").momentum == 0.8
+    with pytest.raises(ValueError, match=r"batch_norm_momentum=1\.0"):
+        conv_block(inputs, 4, batch_norm=True, batch_norm_momentum=1.0)
+    with pytest.raises(TypeError, match="batch_norm_momentum"):
+        dense_head(x, 2, batch_norm_momentum="fast")  # type: ignore[arg-type]

@@ -128,3 +128,17 @@ def test_saved_model_reloads_in_safe_mode_with_identical_predictions(tmp_path) -
         np.asarray(model.predict(images, verbose=0)),
         np.asarray(loaded.predict(images, verbose=0)),
     )
+
+
+def test_build_cifar_cnn_batch_norm_momentum_defaults_to_keras() -> None:
+    from keras.layers import BatchNormalization
+
+    def momenta(model):  # type: ignore[no-untyped-def]
+        return {
+            layer.momentum
+            for layer in model.layers
+            if isinstance(layer, BatchNormalization)
+        }
+
+    assert momenta(kic.build_cifar_cnn()) == {0.99}
+    assert momenta(kic.build_cifar_cnn(batch_norm_momentum=0.9)) == {0.9}
