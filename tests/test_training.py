@@ -191,6 +191,13 @@ def test_non_writable_run_dir_is_refused(digits, tmp_path: Path) -> None:
         locked.chmod(0o700)
 
 
+def test_run_dir_that_cannot_be_created_is_refused(digits, tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a parent directory should be")
+    with pytest.raises(PermissionError, match="cannot create run_dir"):
+        make_trainer(run_dir=blocker / "run").fit(digits, epochs=1)
+
+
 def test_run_dir_that_is_a_file_is_refused(digits, tmp_path: Path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
