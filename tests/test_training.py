@@ -172,6 +172,31 @@ def test_non_empty_run_dir_without_checkpoint_is_refused(
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_run_killed_before_its_first_epoch_starts_again(digits, tmp_path: Path) -> None:
+    # What a kill during epoch 1 leaves: run.json and a half-written temporary file.
+    (tmp_path / "run.json").write_text('{"status": "running"}')
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / ".last.abc123.tmp.npz").write_bytes(b"partial")
+    history = make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+    assert len(history) == 1
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp*"))
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "finished"
+
+
+def test_keyboard_interrupt_marks_the_run_resumable(digits, tmp_path: Path) -> None:
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    trainer = make_trainer(run_dir=tmp_path, callbacks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(digits, epochs=3)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "interrupted"
+    resumed = make_trainer(run_dir=tmp_path).fit(digits, epochs=3)
+    assert [row["epoch"] for row in resumed.rows] == [1, 2, 3]
+
+
 def test_overwrite_replaces_only_run_files(digits, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     make_trainer(run_dir=tmp_path, overwrite=True).fit(digits, epochs=1)

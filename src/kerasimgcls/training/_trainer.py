@@ -11,7 +11,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -557,7 +557,7 @@ class Trainer:
                 )
             )
             prebuild(self.model, self.strategy, train)
-            with multi_worker_fixes(self.strategy):
+            with multi_worker_fixes(self.strategy), self._mark_interrupted(data):
                 self.model.fit(
                     train,
                     epochs=epochs,
@@ -576,6 +576,16 @@ class Trainer:
         if writes:
             self._write_outputs(data, history)
         return history
+
+    @contextlib.contextmanager
+    def _mark_interrupted(self, data: ImageDataset) -> Iterator[None]:
+        # Ctrl-C keeps the last checkpoint; run.json says the run can be resumed.
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.run_dir is not None and _is_chief(self.strategy):
+                self._write_run_json(data, status="interrupted")
+            raise
 
     def _train_dataset(
         self,
