@@ -1,0 +1,82 @@
+"""The performance recipes ("improved", "airbench") and the recipe runner's parts."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kerasimgcls as kic
+from kerasimgcls.recipes import get_recipe
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_improved_recipe_keeps_the_reference_model() -> None:
+    recipe = get_recipe("improved")
+    assert recipe.model == "cifar_cnn"
+    assert recipe.epochs == 10
+    assert recipe.label_smoothing == pytest.approx(0.1)
+    assert dict(recipe.augment or {}) == {"flip": True, "translate": 2}
+    assert type(recipe.make_optimizer()).__name__ == "Adam"
+
+
+def test_airbench_recipe_builds_its_model_and_optimizer() -> None:
+    recipe = get_recipe("airbench")
+    optimizer = recipe.make_optimizer()
+    assert type(optimizer).__name__ == "SGD"
+    assert optimizer.nesterov is True
+    assert optimizer.momentum == pytest.approx(0.85)
+    model = kic.get_model(
+        recipe.model, input_shape=(32, 32, 3), num_classes=10, **recipe.model_kwargs
+    )
+    assert model.count_params() == 498_680
+    assert recipe.to_dict()["model_kwargs"] == {"widths": [32, 128, 128]}
+
+
+def test_runner_schedule_warms_up_then_decays() -> None:
+    runner = _load("run_recipe")
+    schedule = runner.OneCycle(1.0, 100, 0.2, 0.1, 0.2).schedule()
+    values = [float(schedule(step)) for step in (0, 10, 20, 60, 100, 150)]
+    assert values[0] == pytest.approx(0.2)
+    assert values[1] == pytest.approx(0.6)
+    assert values[2] == pytest.approx(1.0)
+    assert values[3] == pytest.approx(0.55)
+    assert values[4] == pytest.approx(0.1)
+    assert values[5] == pytest.approx(0.1)  # never below the final value
+
+
+def test_runner_flip_tta_is_exact_for_a_mirror_symmetric_rule() -> None:
+    import keras
+
+    runner = _load("run_recipe")
+    inputs = keras.Input((4, 4, 1))
+    # Class 1 when the mean is above 0.5: unchanged by mirroring.
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    outputs = keras.layers.Dense(
+        2,
+        activation="softmax",
+        kernel_initializer=keras.initializers.Constant([[-20.0, 20.0]]),
+        bias_initializer=keras.initializers.Constant([10.0, -10.0]),
+    )(x)
+    model = keras.Model(inputs, outputs)
+    images = np.zeros((6, 4, 4, 1), np.uint8)
+    images[3:] = 255
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert runner.flip_tta_accuracy(model, images, labels) == 1.0
+    assert runner.flip_tta_accuracy(model, images, 1 - labels) == 0.0
