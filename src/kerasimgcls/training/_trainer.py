@@ -21,8 +21,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from kerasimgcls._export import export_model, predict_proba
 from kerasimgcls._io import write_json_atomic
-from kerasimgcls._validation import check_choice, check_positive_int, check_rate
+from kerasimgcls._validation import check_positive_int, check_rate
 from kerasimgcls.data import ImageDataset, Split, epochs_dataset, to_tf_dataset
+from kerasimgcls.training._checks import (
+    check_callbacks,
+    check_class_weight,
+    check_learning_rate,
+    check_optimizer,
+    check_schedule,
+    check_warmup,
+)
 from kerasimgcls.training._distribute import multi_worker_fixes, prebuild
 from kerasimgcls.training._history import History
 from kerasimgcls.training._resume import (
@@ -38,7 +46,7 @@ from kerasimgcls.training._run_dir import (
     utc_now,
     write_metrics,
 )
-from kerasimgcls.training._schedules import SCHEDULES, make_schedule
+from kerasimgcls.training._schedules import make_schedule
 from kerasimgcls.training._seed import seed_everything
 
 __all__ = ["Trainer", "TrainingDivergedError"]
@@ -272,10 +280,10 @@ class Trainer:
     ) -> None:
         self.seed = check_positive_int(seed, "seed", allow_zero=True)
         self.deterministic = bool(deterministic)
-        self._optimizer_spec = self._check_optimizer(optimizer)
-        self.learning_rate = self._check_learning_rate(learning_rate)
-        self.schedule = self._check_schedule(schedule, self.learning_rate)
-        self.warmup_epochs = self._check_warmup(warmup_epochs)
+        self._optimizer_spec = check_optimizer(optimizer)
+        self.learning_rate = check_learning_rate(learning_rate)
+        self.schedule = check_schedule(schedule, self.learning_rate)
+        self.warmup_epochs = check_warmup(warmup_epochs)
         self.label_smoothing = check_rate(label_smoothing, "label_smoothing")
         if loss is not None and self.label_smoothing:
             raise ValueError(
@@ -288,13 +296,13 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.overwrite = bool(overwrite)
         self.strategy = strategy
-        self.callbacks = self._check_callbacks(callbacks)
+        self.callbacks = check_callbacks(callbacks)
         self.early_stopping_patience = (
             None
             if early_stopping_patience is None
             else check_positive_int(early_stopping_patience, "early_stopping_patience")
         )
-        self.class_weight = self._check_class_weight(class_weight)
+        self.class_weight = check_class_weight(class_weight)
         self.steps_per_execution = check_positive_int(
             steps_per_execution, "steps_per_execution"
         )
@@ -310,110 +318,6 @@ class Trainer:
         self._fit_config: dict[str, Any] = {}
         self._run_info: dict[str, Any] = {}
         self._compiled = False
-
-    # ----------------------------------------------------------------- checks
-    @staticmethod
-    def _check_optimizer(optimizer: object) -> Any:
-        if optimizer is None or isinstance(optimizer, keras.optimizers.Optimizer):
-            return optimizer
-        if isinstance(optimizer, str):
-            try:
-                keras.optimizers.get(optimizer)
-            except ValueError as err:
-                raise ValueError(
-                    "optimizer must be a Keras optimizer name such as 'adam', 'sgd' "
-                    f"or 'adamw', or an optimizer; received optimizer={optimizer!r}"
-                ) from err
-            return optimizer
-        raise TypeError(
-            "optimizer must be None, a Keras optimizer name or a "
-            f"keras.optimizers.Optimizer; received {type(optimizer).__name__}"
-        )
-
-    @staticmethod
-    def _check_learning_rate(learning_rate: object) -> float | None:
-        if learning_rate is None:
-            return None
-        if isinstance(learning_rate, bool) or not isinstance(
-            learning_rate, numbers.Real
-        ):
-            raise TypeError(
-                "learning_rate must be a positive float or None; received "
-                f"learning_rate={learning_rate!r}"
-            )
-        if not (math.isfinite(float(learning_rate)) and float(learning_rate) > 0):
-            raise ValueError(
-                "learning_rate must be a positive finite float; received "
-                f"learning_rate={learning_rate!r}"
-            )
-        return float(learning_rate)
-
-    @staticmethod
-    def _check_schedule(schedule: object, learning_rate: float | None) -> Any:
-        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-            if learning_rate is not None:
-                raise ValueError(
-                    "pass either a LearningRateSchedule as schedule or learning_rate, "
-                    f"not both; received learning_rate={learning_rate!r}"
-                )
-            return schedule
-        if schedule is None:
-            return None
-        return check_choice(schedule, "schedule", SCHEDULES)
-
-    @staticmethod
-    def _check_warmup(warmup_epochs: object) -> float:
-        if isinstance(warmup_epochs, bool) or not isinstance(
-            warmup_epochs, numbers.Real
-        ):
-            raise TypeError(
-                f"warmup_epochs must be a number; received warmup_epochs={warmup_epochs!r}"
-            )
-        if not (math.isfinite(float(warmup_epochs)) and float(warmup_epochs) >= 0):
-            raise ValueError(
-                "warmup_epochs must be a non-negative number; received "
-                f"warmup_epochs={warmup_epochs!r}"
-            )
-        return float(warmup_epochs)
-
-    @staticmethod
-    def _check_callbacks(callbacks: object) -> list[keras.callbacks.Callback]:
-        if not isinstance(callbacks, Sequence) or isinstance(callbacks, str):
-            raise TypeError(
-                f"callbacks must be a sequence of Keras callbacks; received {callbacks!r}"
-            )
-        for callback in callbacks:
-            if not isinstance(callback, keras.callbacks.Callback):
-                raise TypeError(
-                    "callbacks must hold keras.callbacks.Callback instances; received "
-                    f"{type(callback).__name__}"
-                )
-        return list(callbacks)
-
-    @staticmethod
-    def _check_class_weight(class_weight: object) -> Any:
-        if class_weight is None or class_weight == "balanced":
-            return class_weight
-        if isinstance(class_weight, Mapping):
-            checked: dict[int, float] = {}
-            for key, value in class_weight.items():
-                index = check_positive_int(key, "class_weight key", allow_zero=True)
-                if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                    raise TypeError(
-                        f"class_weight values must be numbers; received "
-                        f"class_weight[{key!r}]={value!r}"
-                    )
-                if not (math.isfinite(float(value)) and float(value) >= 0):
-                    raise ValueError(
-                        f"class_weight values must be non-negative; received "
-                        f"class_weight[{key!r}]={value!r}"
-                    )
-                checked[index] = float(value)
-            return checked
-        raise ValueError(
-            "class_weight must be None, 'balanced' or a mapping from class index to "
-            f"weight; received class_weight={class_weight!r}"
-        )
 
     def _scope(self) -> Any:
         if self.strategy is None:
