@@ -28,8 +28,10 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> int:
     give bit-identical weights. This is process-wide and cannot be undone. It costs
     speed where a faster non-deterministic kernel exists (mostly on GPUs: scatter
     and segment reductions, some convolution algorithms; on CPUs the cost is
-    usually small), and an op that has no deterministic kernel raises
-    :class:`tf.errors.UnimplementedError` when it runs instead of silently varying.
+    usually small; a ``tf.data`` map with *stateful* random ops can become much
+    slower, which is why this library's pipelines use stateless ones), and an op
+    that has no deterministic kernel raises :class:`tf.errors.UnimplementedError`
+    when it runs instead of silently varying.
 
     Args:
         seed: A non-negative integer.
