@@ -126,6 +126,28 @@ def test_non_empty_run_dir_and_bad_image(run_dir: Path, tmp_path: Path, capsys) 
 def test_evaluate_needs_a_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "has no run.json" in capsys.readouterr().err
+    (tmp_path / "run.json").write_text('{"data": {"dataset": "digits"}}')
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "has no model.keras" in capsys.readouterr().err
+    (tmp_path / "run.json").write_text("{broken")
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+
+
+def test_load_run_refuses_changed_data(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from kerasimgcls.cli._common import load_run
+
+    model, config, data = load_run(run_dir)
+    assert data.fingerprint == config["data"]["fingerprint"]
+    assert model.input_shape[1:] == (8, 8, 1)
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    config["data"]["split_seed"] = 99  # another split: other data than trained on
+    (copy / "run.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="fingerprint mismatch"):
+        load_run(copy)
 
 
 def test_help_of_each_command(capsys) -> None:  # type: ignore[no-untyped-def]

@@ -292,3 +292,40 @@ def test_model_argument_checks(digits) -> None:
         make_trainer().evaluate(digits)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="call fit"):
         make_trainer().save("x.keras")
+
+
+def test_corrupt_checkpoint_is_a_clear_error(digits, tmp_path: Path) -> None:
+    make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+    (tmp_path / "checkpoints" / "last.npz").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+        make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+
+
+def test_predict_and_evaluate_check_images(digits) -> None:
+    trainer = make_trainer()
+    with pytest.raises(TypeError, match="images must be uint8"):
+        trainer.predict(digits.test.images.astype(np.float32))
+    with pytest.raises(ValueError, match="to match the model's input"):
+        trainer.predict(np.zeros((2, 9, 9, 1), np.uint8))
+    wrong = kic.Split(np.zeros((3, 9, 9, 1), np.uint8), np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match=r"shape \(9, 9, 1\) but the model expects"):
+        trainer.evaluate(wrong)
+
+
+def test_seed_everything_checks_and_repeats() -> None:
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        kic.seed_everything(-3, deterministic=False)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        kic.seed_everything("0", deterministic=False)  # type: ignore[arg-type]
+    kic.seed_everything(5, deterministic=False)
+    first = (np.random.rand(), keras.random.uniform((2,)).numpy().tolist())
+    kic.seed_everything(5, deterministic=False)
+    assert (np.random.rand(), keras.random.uniform((2,)).numpy().tolist()) == first
+
+
+def test_history_to_dataframe_without_pandas(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="needs pandas"):
+        History([{"epoch": 1, "loss": 1.0}]).to_dataframe()
