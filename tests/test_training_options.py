@@ -168,3 +168,22 @@ def test_recipe_registry_errors() -> None:
     assert "test_quick" in kic.list_recipes()
     kic.register_recipe(kic.Recipe("test_quick", "replaced", epochs=3), replace=True)
     assert kic.get_recipe("test_quick").epochs == 3
+
+
+def test_recipe_optimizer_kwargs_reach_the_trainer(digits, tmp_path: Path) -> None:
+    recipe = kic.Recipe(
+        "sgd_test",
+        "nesterov sgd",
+        optimizer="sgd",
+        optimizer_kwargs={"momentum": 0.9, "nesterov": True},
+    )
+    optimizer = recipe.make_optimizer()
+    assert (optimizer.momentum, optimizer.nesterov) == (0.9, True)
+    trainer = make_trainer(optimizer=optimizer, learning_rate=0.05, run_dir=tmp_path)
+    trainer.fit(digits, epochs=1)
+    compiled = trainer.model.optimizer
+    assert isinstance(compiled, keras.optimizers.SGD) and compiled.nesterov
+    assert compiled is not optimizer  # copied from its config, never mutated
+    config = json.loads((tmp_path / "run.json").read_text())["config"]
+    assert config["optimizer"]["config"]["momentum"] == 0.9
+    assert config["learning_rate"] == 0.05
