@@ -127,15 +127,18 @@ def main() -> None:
     # 3. Train. Weight the classes if the check found them imbalanced.
     imbalanced = report.imbalance_ratio is not None and report.imbalance_ratio > 1.5
     trainer = kic.Trainer(
+        # Momentum 0.9 suits small folders: batch norm's statistics settle faster.
         lambda: kic.build_cifar_cnn(
-            input_shape=data.input_shape, num_classes=data.num_classes
+            input_shape=data.input_shape,
+            num_classes=data.num_classes,
+            batch_norm_momentum=0.9,
         ),
         seed=args.seed,
         run_dir=run_dir,
         class_weight="balanced" if imbalanced else None,
         verbose=2,
     )
-    trainer.fit(data, epochs=epochs, batch_size=16)
+    trainer.fit(data, epochs=epochs, batch_size=32)
     report.save(run_dir / "image_check.json")  # keep the check with the run
     scores = trainer.evaluate(data.validation, name="validation")
     print(

@@ -16,14 +16,15 @@ What it shows
     unless the run directory already holds a finished run, which is then reused.
 
 How long it takes here (2 CPU cores)
-    About a minute with the defaults (8 epochs, t-SNE included); 10-20 seconds with
-    ``--fast`` (a tiny model and no t-SNE).
+    One to two minutes with the defaults (8 epochs, t-SNE included; about 92%
+    test accuracy); 20-30 seconds with ``--fast`` (16x16 images, one epoch, no
+    t-SNE).
 
 What it prints
     The per-class report table, the most confused pairs, and the path of every
     picture it writes into ``RUN_DIR/interpret/``: samples.png,
-    confusion_matrix.png, top_losses.png, grad_cam_<i>.png, embeddings.png,
-    similar.png, plus report.json.
+    confusion_matrix.png, top_losses.png, grad_cam_<i>_predicted.png and
+    grad_cam_<i>_true.png, embeddings.png, similar.png, plus report.json.
 
 Run it
     python examples/04_interpret.py --run-dir runs/interpret
@@ -85,14 +86,16 @@ def main() -> None:
 
     # 1. Train (or, if run_dir holds this finished run already, just load it).
     trainer = kic.Trainer(
-        lambda: kic.build_cifar_cnn(input_shape=data.input_shape, num_classes=10),
+        # batch_norm_momentum=0.9: the moving statistics settle within the few
+        # hundred steps a dataset this small gives (see Concepts).
+        lambda: kic.build_cifar_cnn(
+            input_shape=data.input_shape, num_classes=10, batch_norm_momentum=0.9
+        ),
         seed=SEED,
         run_dir=run_dir,
         verbose=0,
     )
-    # Batch size 16: enough steps for batch norm's moving statistics to settle on
-    # this small dataset (see the concepts page).
-    trainer.fit(data, epochs=1 if args.fast else args.epochs, batch_size=16)
+    trainer.fit(data, epochs=1 if args.fast else args.epochs, batch_size=32)
     # 0. Look at the data (a grid of samples per class) before trusting a model
     #    trained on it. (Drawn only now: a new run needs an empty run directory.)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,15 +122,20 @@ def main() -> None:
         "wrote", report.plot_top_losses(data.test.images, out / "top_losses.png", k=9)
     )
 
-    # 3. Why? Grad-CAM on the worst mistakes: where did the model look?
+    # 3. Why? Grad-CAM on the worst mistakes: where did the model see the class it
+    #    predicted, and where the true one? block3_conv gives a 16x16 map (the last
+    #    convolution, the default, gives 8x8 here and is often empty for a wrong
+    #    class; the function warns when that happens).
     for rank, index in enumerate(report.top_losses(3)):
-        cam = kic.grad_cam(model, data.test.images[index])
-        true_name = data.class_names[data.test.labels[index]]
+        image, true_label = data.test.images[index], int(data.test.labels[index])
+        predicted = kic.grad_cam(model, image, layer_name="block3_conv")
+        truth = kic.grad_cam(model, image, true_label, layer_name="block3_conv")
         print(
-            f"grad-cam {rank}: true {true_name}, predicted {cam.class_name} "
-            f"({cam.probability:.2f}) from layer {cam.layer_name}"
+            f"mistake {rank}: a {truth.class_name} ({truth.probability:.2f}) "
+            f"predicted as {predicted.class_name} ({predicted.probability:.2f})"
         )
-        print("wrote", cam.save(out / f"grad_cam_{rank}.png"))
+        print("wrote", predicted.save(out / f"grad_cam_{rank}_predicted.png"))
+        print("wrote", truth.save(out / f"grad_cam_{rank}_true.png"))
 
     # 4. What did it learn? The features the classifier sees, mapped to 2-D.
     features = kic.embeddings(model, data.test)

@@ -105,7 +105,8 @@ def check_04(tmp_path: Path) -> None:
         "samples.png",
         "confusion_matrix.png",
         "top_losses.png",
-        "grad_cam_0.png",
+        "grad_cam_0_predicted.png",
+        "grad_cam_0_true.png",
         "embeddings.png",
         "similar.png",
     ):
