@@ -236,3 +236,35 @@ def test_load_image_folder_bad_paths(tmp_path: Path) -> None:
     (tmp_path / "flat" / "cat").mkdir()
     with pytest.raises(ValueError, match="but no image files"):
         load_image_folder(tmp_path / "flat", cache=False)
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("RGB", {}),
+        ("RGB", {"progressive": True}),
+        ("RGB", {"quality": 30, "subsampling": 0}),
+        ("L", {}),
+        ("CMYK", {}),
+    ],
+)
+def test_jpeg_decoding_matches_pillow_exactly(
+    tmp_path: Path, mode: str, options: dict[str, object]
+) -> None:
+    # Small JPEGs take a direct path to Pillow's decoder; it must agree with
+    # Image.open pixel for pixel, in every colour mode asked for.
+    from kerasimgcls.data._files import decode_file
+
+    path = tmp_path / "image.jpg"
+    Image.fromarray(_rgb(3, size=19)).convert(mode).save(path, "JPEG", **options)
+    for color_mode, pil_mode in (("rgb", "RGB"), ("grayscale", "L"), ("rgba", "RGBA")):
+        result = decode_file(path, color_mode=color_mode)
+        with Image.open(path) as image:
+            expected = np.asarray(image.convert(pil_mode))
+        assert result.image is not None
+        np.testing.assert_array_equal(result.image.reshape(expected.shape), expected)
+        assert result.original_mode == mode and result.file_format == "JPEG"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    truncated = decode_file(path)
+    assert truncated.image is None and "truncated" in str(truncated.error).lower()

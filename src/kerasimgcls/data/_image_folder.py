@@ -10,6 +10,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +33,6 @@ from kerasimgcls.data._files import (
     FolderScan,
     Interpolation,
     decode_file,
-    decode_many,
     default_workers,
     scan_folder,
 )
@@ -326,47 +326,112 @@ def _load_split(
 def _decode_folder(
     scan: FolderScan, options: _Options
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64], list[str]]:
-    images: NDArray[np.uint8] | None = None
-    good = np.zeros(len(scan.files), dtype=bool)
-    failed: list[str] = []
-    first_file = ""
+    """Decode every file into one preallocated array, a chunk of files per task.
+
+    The workers write straight into the result, so the main thread does no work
+    per image (it would compete with them for the GIL). Problems are collected per
+    chunk and reported in file order, so ``on_error="raise"`` names the same file
+    whatever the number of threads.
+    """
     decode = functools.partial(
         decode_file,
         color_mode=options.color_mode,
         image_size=options.image_size,
         interpolation=options.interpolation,
     )
-    results = decode_many(scan.files, decode, workers=options.workers)
-    for index, result in enumerate(results):
-        path = scan.files[index]
-        if result.image is None:
-            if options.on_error == "raise":
-                raise ValueError(
-                    f"cannot decode image file {path!r}: {result.error}. Pass "
-                    "on_error='skip' to leave undecodable files out, or run "
-                    "`kerasimgcls doctor` on the folder to list every problem."
-                )
-            failed.append(scan.relative[index])
-            continue
-        if images is None:
-            images = np.empty((len(scan.files), *result.image.shape), dtype=np.uint8)
-            first_file = path
-        elif result.image.shape != images.shape[1:]:
-            raise ValueError(
-                f"images differ in size: {path!r} is "
-                f"{result.image.shape[:2]} but {first_file!r} is "
-                f"{images.shape[1:3]} (height, width). Pass image_size=(height, "
-                "width) to resize every image to one size."
-            )
-        images[index] = result.image
-        good[index] = True
-    if images is None:
+    count = len(scan.files)
+    good = np.zeros(count, dtype=bool)
+    failures: dict[int, str] = {}
+    # The first decodable file fixes the shape of the array.
+    first = 0
+    while first < count:
+        result = decode(scan.files[first])
+        if result.image is not None:
+            break
+        failures[first] = str(result.error)
+        _raise_if_needed(scan, failures, options)
+        first += 1
+    if first == count:
         channels = CHANNELS[options.color_mode]
         height, width = options.image_size or (1, 1)
+        failed = [scan.relative[i] for i in sorted(failures)]
         return np.zeros((0, height, width, channels), np.uint8), scan.labels[:0], failed
+    assert result.image is not None
+    images = np.empty((count, *result.image.shape), dtype=np.uint8)
+    images[first] = result.image
+    good[first] = True
+    shape = result.image.shape
+
+    def decode_range(start: int, stop: int) -> dict[int, str]:
+        problems: dict[int, str] = {}
+        for index in range(start, stop):
+            decoded = decode(scan.files[index])
+            if decoded.image is None:
+                problems[index] = str(decoded.error)
+            elif decoded.image.shape != shape:
+                problems[index] = _SIZE_MISMATCH
+                break
+            else:
+                images[index] = decoded.image
+                good[index] = True
+        return problems
+
+    rest = range(first + 1, count)
+    size = max(16, min(256, len(rest) // (options.workers * 4) or 1))
+    bounds = [(start, min(start + size, count)) for start in rest[::size]]
+    if options.workers <= 1 or len(bounds) <= 1:
+        for start, stop in bounds:
+            failures.update(decode_range(start, stop))
+            _raise_if_needed(scan, failures, options, images, first)
+    else:
+        with ThreadPoolExecutor(
+            options.workers, thread_name_prefix="kerasimgcls-decode"
+        ) as pool:
+            futures = [pool.submit(decode_range, *bound) for bound in bounds]
+            try:
+                for future in futures:
+                    failures.update(future.result())
+                    _raise_if_needed(scan, failures, options, images, first)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    failed = [scan.relative[i] for i in sorted(failures)]
     if failed:
         return images[good], scan.labels[good], failed
     return images, scan.labels.copy(), failed
+
+
+_SIZE_MISMATCH = "\x00size mismatch"
+
+
+def _raise_if_needed(
+    scan: FolderScan,
+    failures: dict[int, str],
+    options: _Options,
+    images: NDArray[np.uint8] | None = None,
+    first: int = 0,
+) -> None:
+    """Raise for the first failure in file order that must stop the load."""
+    for index in sorted(failures):
+        reason = failures[index]
+        path = scan.files[index]
+        if reason == _SIZE_MISMATCH and images is not None:
+            size = decode_file(
+                path, color_mode=options.color_mode, image_size=options.image_size
+            )
+            found = size.image.shape[:2] if size.image is not None else "?"
+            raise ValueError(
+                f"images differ in size: {path!r} is {found} but "
+                f"{scan.files[first]!r} is {images.shape[1:3]} (height, width). Pass "
+                "image_size=(height, width) to resize every image to one size."
+            )
+        if options.on_error == "raise" and reason != _SIZE_MISMATCH:
+            raise ValueError(
+                f"cannot decode image file {path!r}: {reason}. Pass "
+                "on_error='skip' to leave undecodable files out, or run "
+                "`kerasimgcls doctor` on the folder to list every problem."
+            )
 
 
 # --- cache -------------------------------------------------------------------------
