@@ -12,7 +12,8 @@ What it shows
     - ``multi-worker`` (``--multi-worker``): ``MultiWorkerMirroredStrategy`` with two
       worker processes talking over loopback, configured through ``TF_CONFIG`` as
       they would be on two machines. Only the chief (worker 0) writes the run
-      directory.
+      directory. (TensorFlow reports this strategy's type as
+      ``CollectiveAllReduceStrategy``.)
 
     ``batch_size`` is the *global* batch (32 here): with two replicas each gets half
     of it per step, so the runs see the same data and end close to each other (not

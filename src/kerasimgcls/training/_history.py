@@ -71,7 +71,7 @@ class History:
 
     @property
     def columns(self) -> list[str]:
-        """Column names: the standard ones first, then any other metric, sorted."""
+        """Column names, the standard ones first, then other metrics sorted."""
         seen = {key for row in self.rows for key in row}
         leading = [name for name in _LEADING if name in seen]
         return leading + sorted(seen.difference(_LEADING))
