@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_HOME", str(Path(__file__).parent / ".keras_home_unused"))
-
 import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Hermetic: no test reads or fills the user's Keras or kerasimgcls caches.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="kerasimgcls-tests-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+os.environ["KERAS_HOME"] = str(_SCRATCH / "keras_home")
+os.environ["KERASIMGCLS_CACHE_DIR"] = str(_SCRATCH / "cache")
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
