@@ -364,6 +364,7 @@ def run_driver(args: argparse.Namespace) -> dict[str, Any]:
 
         has_trainer = hasattr(kerasimgcls, "Trainer")
     variants = _variants(args, has_trainer)
+    load_start = _common.load_average()
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
     for repeat in range(args.repeats):
@@ -397,6 +398,7 @@ def run_driver(args: argparse.Namespace) -> dict[str, Any]:
             "trainer_available": has_trainer,
         },
         "machine": _common.machine_info(),
+        "load_average_start": load_start,
         "load_average_end": _common.load_average(),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "summary": rows,
