@@ -110,4 +110,21 @@ def setup(app):
             node["language"] = "text"
             return [node]
 
+    class RecipeList(SphinxDirective):
+        """``.. recipe-list::``: each registered recipe and its description."""
+
+        def run(self):
+            from kerasimgcls import get_recipe, list_recipes
+
+            items = nodes.bullet_list()
+            for name in list_recipes():
+                paragraph = nodes.paragraph()
+                paragraph += nodes.literal(name, name)
+                paragraph += nodes.Text(f": {get_recipe(name).description}")
+                item = nodes.list_item()
+                item += paragraph
+                items += item
+            return [items]
+
     app.add_directive("cli-help", CliHelp)
+    app.add_directive("recipe-list", RecipeList)
