@@ -156,3 +156,37 @@ def test_relative_links_between_pages_resolve() -> None:
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(DOCS)} -> {target}")
     assert not broken, broken
+
+
+# Pages whose Python code blocks run as they are, in order, in one namespace per
+# page (in a temporary working directory). The value is a prelude providing what
+# the page assumes from earlier context, and the heading where running stops.
+RUNNABLE_PAGES = {
+    "concepts.md": ("", None),
+    "guide/models.md": (
+        "import numpy as np\nuint8_images = np.zeros((2, 64, 64, 3), np.uint8)\n",
+        None,
+    ),
+    "howto/extend-blocks.md": ("", "## A folder of larger colour images"),
+}
+
+
+@pytest.mark.parametrize("page", sorted(RUNNABLE_PAGES))
+def test_code_blocks_on_pages_run(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kerasimgcls.models as models
+
+    prelude, stop = RUNNABLE_PAGES[page]
+    text = (DOCS / page).read_text(encoding="utf-8")
+    if stop is not None:
+        text = text[: text.index(stop)]
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert blocks, f"{page} has no python code block"
+    # The pages register example models; keep the registry as it was.
+    monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(prelude, f"{page}:prelude", "exec"), namespace)
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"{page}:block{index}", "exec"), namespace)
