@@ -19,7 +19,7 @@ What it shows
 
 How long it takes here (2 CPU cores)
     About an hour for the full run (25 epochs of 45,000 images, roughly 2 minutes
-    an epoch on this machine). With ``--fast``, 10-20 seconds: the script writes a
+    an epoch on this machine). With ``--fast``, 30-60 seconds: the script writes a
     small stand-in CIFAR-10 folder (digits drawn as 32x32 colour images, under the
     ten CIFAR-10 class names) and trains on it for one epoch.
 

@@ -25,7 +25,7 @@ What it shows
 
 How long it takes here (2 CPU cores)
     Depends on your folder: decoding runs at thousands of small images a second,
-    training at a few hundred 32x32 images a second. With ``--fast``, 15-30
+    training at a few hundred 32x32 images a second. With ``--fast``, 30-60
     seconds: the script writes a small folder itself (three classes of drawn
     shapes, with a truncated JPEG, a text file named ``.jpg`` and a ``.DS_Store``
     planted in it) and trains for two epochs.

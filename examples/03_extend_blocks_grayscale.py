@@ -12,7 +12,7 @@ What it shows
     real MNIST through ``load_mnist`` (downloaded by Keras, or from ``--data-dir``).
 
 How long it takes here (2 CPU cores)
-    About a minute with the defaults (15 epochs); 15-30 seconds with ``--fast``
+    About a minute with the defaults (15 epochs); 30-60 seconds with ``--fast``
     (most of it TensorFlow starting up).
 
 What it prints

@@ -17,7 +17,7 @@ What it shows
 
 How long it takes here (2 CPU cores)
     One to two minutes with the defaults (8 epochs, t-SNE included; about 92%
-    test accuracy); 20-30 seconds with ``--fast`` (16x16 images, one epoch, no
+    test accuracy); 30-60 seconds with ``--fast`` (16x16 images, one epoch, no
     t-SNE).
 
 What it prints

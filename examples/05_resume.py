@@ -16,8 +16,9 @@ What it shows
     The training code is ``train()`` below: nothing in it is special to resuming.
 
 How long it takes here (2 CPU cores)
-    About a minute with the defaults (10 epochs on the digits, three processes);
-    15-30 seconds with ``--fast`` (most of it TensorFlow starting three times).
+    About a minute with the defaults (10 epochs on the digits, three processes),
+    and about as long with ``--fast``: most of it is TensorFlow starting three
+    times.
 
 What it prints
     What each step did (exit code of the killed process, epochs found on disk, the
