@@ -28,25 +28,60 @@ HEADER_SECTIONS = (
 )
 
 
-def run_example(name: str, tmp_path: Path, *args: str) -> str:
-    env = dict(os.environ)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    env["KERASIMGCLS_CACHE_DIR"] = str(tmp_path / "cache")
-    env["MPLBACKEND"] = "Agg"
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), "--fast", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"{name} exited with {result.returncode}\n--- stdout\n{result.stdout}"
-        f"\n--- stderr\n{result.stderr[-4000:]}"
-    )
-    return result.stdout
+# The arguments each example runs with (after --fast), in its own temporary folder.
+RUN_ARGS = {
+    "01_reproduce_cifar10.py": ("--run-dir", "cifar"),
+    "02_train_image_folder.py": ("--run-dir", "shapes"),
+    "03_extend_blocks_grayscale.py": ("--run-dir", "gray"),
+    "04_interpret.py": ("--run-dir", "interp"),
+    "05_resume.py": ("--run-dir", "resume"),
+    "06_distribute.py": ("--run-dir", "dist"),
+}
+
+
+@pytest.fixture(scope="module")
+def example_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[str, Path]]:
+    """Run every example's fast mode, all at once (most of each is TensorFlow
+    starting up, which overlaps well), and return ``{name: (stdout, folder)}``."""
+    started = {}
+    for name in SCRIPTS:
+        folder = tmp_path_factory.mktemp(name.split("_")[0])
+        env = dict(os.environ)
+        env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        env["KERASIMGCLS_CACHE_DIR"] = str(folder / "cache")
+        env["MPLBACKEND"] = "Agg"
+        process = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / name), "--fast", *RUN_ARGS[name]],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started[name] = (process, folder)
+    results = {}
+    for name, (process, folder) in started.items():
+        try:
+            stdout, stderr = process.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        results[name] = (process.returncode, stdout, stderr, folder)
+    return {
+        name: _checked(name, code, stdout, stderr, folder)
+        for name, (code, stdout, stderr, folder) in results.items()
+    }
+
+
+def _checked(
+    name: str, code: int, stdout: str, stderr: str, folder: Path
+) -> tuple[str, Path]:
+    if code != 0:
+        # Reported by the test of this example, not by the fixture.
+        stdout = f"__FAILED__ {name} exited with {code}\n{stdout}\n--- stderr\n{stderr[-4000:]}"
+    return stdout, folder
 
 
 def assert_png(path: Path) -> None:
@@ -62,8 +97,7 @@ def assert_run_dir(run_dir: Path) -> dict[str, object]:
     return info
 
 
-def check_01(tmp_path: Path) -> None:
-    out = run_example("01_reproduce_cifar10.py", tmp_path, "--run-dir", "cifar")
+def check_01(out: str, tmp_path: Path) -> None:
     assert "cifar_cnn: 393,962 parameters" in out
     assert re.search(r"test accuracy: [0-9.]+ \(80 images\)", out), out
     info = assert_run_dir(tmp_path / "cifar")
@@ -72,8 +106,7 @@ def check_01(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "cifar" / "metrics.json").read_text())
 
 
-def check_02(tmp_path: Path) -> None:
-    out = run_example("02_train_image_folder.py", tmp_path, "--run-dir", "shapes")
+def check_02(out: str, tmp_path: Path) -> None:
     # The check names the planted bad files; training then skips them.
     assert "truncated.jpg" in out and "notes.jpg" in out and ".DS_Store" in out
     assert "ImageDataset(shapes-" in out and "train=96, validation=24" in out
@@ -86,8 +119,7 @@ def check_02(tmp_path: Path) -> None:
     assert len(check["bad_files"]) == 2
 
 
-def check_03(tmp_path: Path) -> None:
-    out = run_example("03_extend_blocks_grayscale.py", tmp_path, "--run-dir", "gray")
+def check_03(out: str, tmp_path: Path) -> None:
     assert "head_avgpool   -> (64,)" in out
     assert "gray_cnn: 33,642 parameters; cifar_cnn at (28, 28, 1): 331,946" in out
     accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))  # type: ignore[union-attr]
@@ -97,8 +129,7 @@ def check_03(tmp_path: Path) -> None:
     assert info["data"]["input_shape"] == [28, 28, 1]  # type: ignore[index]
 
 
-def check_04(tmp_path: Path) -> None:
-    out = run_example("04_interpret.py", tmp_path, "--run-dir", "interp")
+def check_04(out: str, tmp_path: Path) -> None:
     assert "precision" in out and "most confused" in out
     folder = tmp_path / "interp" / "interpret"
     for name in (
@@ -116,8 +147,7 @@ def check_04(tmp_path: Path) -> None:
     assert_run_dir(tmp_path / "interp")
 
 
-def check_05(tmp_path: Path) -> None:
-    out = run_example("05_resume.py", tmp_path, "--run-dir", "resume")
+def check_05(out: str, tmp_path: Path) -> None:
     assert "exit code -9" in out, out  # the first run really was killed
     assert "identical history: True" in out, out
     assert "identical weights: True" in out, out
@@ -125,8 +155,7 @@ def check_05(tmp_path: Path) -> None:
     assert info["resumes"], "the second run did not resume"
 
 
-def check_06(tmp_path: Path) -> None:
-    out = run_example("06_distribute.py", tmp_path, "--run-dir", "dist")
+def check_06(out: str, tmp_path: Path) -> None:
     rows = {
         line.split()[0]: line.split() for line in out.splitlines() if line[:1].isalpha()
     }
@@ -136,7 +165,7 @@ def check_06(tmp_path: Path) -> None:
     assert info["strategy"] == {"type": "MirroredStrategy", "replicas": 2}
 
 
-CHECKS: dict[str, Callable[[Path], None]] = {
+CHECKS: dict[str, Callable[[str, Path], None]] = {
     "01_reproduce_cifar10.py": check_01,
     "02_train_image_folder.py": check_02,
     "03_extend_blocks_grayscale.py": check_03,
@@ -149,6 +178,7 @@ CHECKS: dict[str, Callable[[Path], None]] = {
 def test_every_example_has_a_check() -> None:
     assert SCRIPTS, "no examples found"
     assert sorted(CHECKS) == SCRIPTS
+    assert sorted(RUN_ARGS) == SCRIPTS
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -163,5 +193,9 @@ def test_example_header_and_fast_mode(name: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_example_runs_in_fast_mode(name: str, tmp_path: Path) -> None:
-    CHECKS[name](tmp_path)
+def test_example_runs_in_fast_mode(
+    name: str, example_runs: dict[str, tuple[str, Path]]
+) -> None:
+    out, folder = example_runs[name]
+    assert not out.startswith("__FAILED__"), out
+    CHECKS[name](out, folder)
