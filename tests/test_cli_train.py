@@ -37,7 +37,8 @@ def test_train_writes_the_run_directory(run_dir: Path, capsys) -> None:  # type:
     assert "--run-dir" in run["command"]
     assert run["data"]["dataset"] == "digits"
     assert run["data"]["validation_split"] == 0.1
-    assert run["recipe"]["name"] == "reference"
+    assert run["recipe"]["name"] == "digits"  # the default recipe for the digits
+    assert run["recipe"]["model_kwargs"] == {"batch_norm_momentum": 0.9}
     assert run["config"]["epochs"] == 2
     assert run["config"]["deterministic"] is False
     assert run["config"]["augment"]["translate"] == 1

@@ -18,6 +18,12 @@ __all__ = [
 ]
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _fsync_dir(directory: Path) -> None:
     # Make the rename itself durable; not every platform can open a directory.
     with contextlib.suppress(OSError):
@@ -43,6 +49,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file owner-only (0600); give it the permissions a plain
+    # open() would, so run files are as readable as any other file the user writes.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         with open(tmp, "rb+") as handle:

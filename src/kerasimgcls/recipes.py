@@ -170,6 +170,17 @@ register_recipe(
 
 register_recipe(
     Recipe(
+        "digits",
+        "the reference cifar_cnn for small datasets such as the 8x8 digits: "
+        "batch-norm momentum 0.9 so the moving statistics keep up with few steps, "
+        "Adam, batch 64, 15 epochs",
+        model_kwargs={"batch_norm_momentum": 0.9},
+        epochs=15,
+    )
+)
+
+register_recipe(
+    Recipe(
         "improved",
         "the reference cifar_cnn trained better in 10 epochs: Adam with a one-cycle "
         "learning rate (peak 0.002), label smoothing 0.1, flip and 2-pixel "

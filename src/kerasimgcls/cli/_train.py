@@ -29,8 +29,8 @@ def add_parser(subparsers: Any) -> None:
     training = parser.add_argument_group("training (override the recipe)")
     training.add_argument(
         "--recipe",
-        default="reference",
-        help=f"named recipe (default: reference); one of {list_recipes()}",
+        help="named recipe (default: 'digits' for --dataset digits, else "
+        f"'reference'); one of {list_recipes()}",
     )
     training.add_argument("--model", help="registered model name (default: recipe's)")
     training.add_argument("--epochs", type=int, help="number of epochs")
@@ -107,6 +107,12 @@ def parse_augment(spec: str | None, recipe_augment: Any) -> Any:
     return None if augmentation.is_identity else augmentation
 
 
+def _default_recipe(spec: dict[str, Any]) -> str:
+    # The reference recipe's batch-norm momentum lets the 8x8 digits' validation
+    # accuracy lag for most of a short run; the digits recipe does not.
+    return "digits" if spec.get("dataset") == "digits" else "reference"
+
+
 def _pick(value: Any, default: Any) -> Any:
     return default if value is None else value
 
@@ -116,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     from kerasimgcls.models import get_model
     from kerasimgcls.training import Trainer
 
-    recipe = get_recipe(args.recipe)
     spec = data_spec_from_args(args)
+    recipe = get_recipe(args.recipe or _default_recipe(spec))
     augment = parse_augment(args.augment, recipe.augment)
     data = load_data(spec)
     model_name = args.model or recipe.model
