@@ -57,7 +57,16 @@ ModelOrFactory: TypeAlias = "keras.Model | Callable[[], keras.Model]"
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the message says at which epoch and step."""
+    """The loss became NaN or infinite; the message says at which epoch and step.
+
+    :meth:`Trainer.fit` raises it after stopping the run; the run directory keeps
+    the checkpoint of the last good epoch, so a lower learning rate can take over.
+
+    Example:
+        >>> from kerasimgcls import TrainingDivergedError
+        >>> issubclass(TrainingDivergedError, RuntimeError)
+        True
+    """
 
 
 def _is_chief(strategy: Any) -> bool:
