@@ -81,7 +81,7 @@ def train(
     if fast:
         train_split = data.train.subset(slice(0, 256))
         data = kic.ImageDataset(
-            train_split, data.validation, data.test, data.class_names
+            train_split, data.validation, data.test, data.class_names, name="digits"
         )
     start = time.perf_counter()
     trainer = kic.Trainer(
@@ -121,13 +121,13 @@ def run_modes(
     command = [sys.executable, __file__, "--child", modes, "--epochs", str(args.epochs)]
     if args.fast:
         command.append("--fast")
-    mode = modes
-    workers = 2 if mode == "multi-worker" else 1
+    multi_worker = modes == "multi-worker"
+    workers = 2 if multi_worker else 1
     ports = [free_port() for _ in range(workers)]
     processes = []
     for index in range(workers):
         env = dict(os.environ)
-        if mode == "multi-worker":
+        if multi_worker:
             cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
             task = {"type": "worker", "index": index}
             env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task})

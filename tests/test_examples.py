@@ -41,12 +41,19 @@ RUN_ARGS = {
 
 @pytest.fixture(scope="module")
 def example_runs(
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[str, Path]]:
-    """Run every example's fast mode, all at once (most of each is TensorFlow
-    starting up, which overlaps well), and return ``{name: (stdout, folder)}``."""
+    """Run the selected examples' fast modes all at once (most of each is TensorFlow
+    starting up, which overlaps well) and return ``{name: (stdout, folder)}``."""
+    selected = sorted(
+        {
+            item.callspec.params["name"]
+            for item in request.session.items
+            if getattr(item, "originalname", "") == "test_example_runs_in_fast_mode"
+        }
+    )
     started = {}
-    for name in SCRIPTS:
+    for name in selected:
         folder = tmp_path_factory.mktemp(name.split("_")[0])
         env = dict(os.environ)
         env["TF_CPP_MIN_LOG_LEVEL"] = "3"
