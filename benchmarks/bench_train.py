@@ -17,6 +17,7 @@ CIFAR-shaped data, which is all throughput needs):
 Levers (applied to the library mode): ``spe16`` (``steps_per_execution=16``),
 ``xla`` (``jit_compile=True``), ``bf16`` (``mixed_bfloat16`` policy),
 ``fused_bn`` (batch normalisation through TensorFlow's fused kernel),
+``bf16_fused_bn`` (both),
 ``nondeterministic`` (Trainer with ``deterministic=False``).
 
 Usage::
@@ -47,7 +48,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 
 MODES = ("tutorial", "library", "trainer", "pipeline")
-LEVERS = ("none", "spe16", "xla", "bf16", "fused_bn", "nondeterministic")
+LEVERS = (
+    "none",
+    "spe16",
+    "xla",
+    "bf16",
+    "fused_bn",
+    "bf16_fused_bn",
+    "nondeterministic",
+)
 
 
 # --------------------------------------------------------------------------- worker
@@ -85,7 +94,7 @@ def _build_model(lever: str, image_size: int) -> Any:
     import kerasimgcls as kic
 
     model = kic.build_cifar_cnn(input_shape=(image_size, image_size, 3), compile=False)
-    if lever != "fused_bn":
+    if lever not in ("fused_bn", "bf16_fused_bn"):
         return model
     fused = _fused_batch_norm_layer()
 
@@ -135,7 +144,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     import kerasimgcls as kic
 
     keras.utils.set_random_seed(0)
-    if args.lever == "bf16":
+    if args.lever in ("bf16", "bf16_fused_bn"):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     images, labels = _common.synthetic_cifar(args.images, image_size=args.image_size)
     spe = 16 if args.lever == "spe16" else 1

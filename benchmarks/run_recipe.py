@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="train images (smoke)")
+    parser.add_argument(
+        "--mixed-bfloat16", action="store_true", help="Keras mixed_bfloat16 policy"
+    )
     args = parser.parse_args(argv)
 
     _common.configure_threads(args.threads)
@@ -258,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     from kerasimgcls.data import epochs_dataset
     from kerasimgcls.data._split import train_validation_split
 
+    if args.mixed_bfloat16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     recipe = dict(RECIPES[args.recipe])
     if args.epochs is not None:
         recipe["epochs"] = args.epochs
@@ -329,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/run_recipe.py " + " ".join(sys.argv[1:]),
         "seed": args.seed,
         "threads": args.threads,
+        "mixed_bfloat16": args.mixed_bfloat16,
         "data": {
             "data_dir": "cifar10-jpg/train",
             "image_size": 32,
