@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     assert validation is not None
     if args.limit:
-        train = train.subset(slice(0, args.limit))
+        # A seeded random subset: the split is sorted by class, so a prefix is not.
+        pick = np.random.default_rng(args.seed).permutation(len(train))[: args.limit]
+        train = train.subset(np.sort(pick))
     load_time = time.perf_counter() - load_start
 
     model_kwargs = dict(recipe.get("model_kwargs", {}))
