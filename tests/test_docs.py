@@ -190,3 +190,26 @@ def test_code_blocks_on_pages_run(
     exec(compile(prelude, f"{page}:prelude", "exec"), namespace)
     for index, block in enumerate(blocks):
         exec(compile(block, f"{page}:block{index}", "exec"), namespace)
+
+
+def test_every_command_has_a_section_on_the_cli_page() -> None:
+    import argparse
+
+    from kerasimgcls.cli import build_parser
+
+    parser = build_parser()
+    commands = {
+        name
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }
+    assert commands, "the parser has no commands"
+    page = (DOCS / "guide" / "cli.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"^```\{cli-help\} (\S+)$", page, re.MULTILINE))
+    assert commands - shown == set(), (
+        f"commands without a help section: {commands - shown}"
+    )
+    assert shown - commands == set(), (
+        f"help sections for no command: {shown - commands}"
+    )
