@@ -157,3 +157,21 @@ def test_help_of_each_command(capsys) -> None:  # type: ignore[no-untyped-def]
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert f"kerasimgcls {command}" in capsys.readouterr().out
+
+
+def test_train_computes_the_whitening_layer_from_training_images() -> None:
+    import numpy as np
+
+    from kerasimgcls import from_arrays
+    from kerasimgcls.cli._train import _data_dependent_kwargs
+
+    rng = np.random.default_rng(0)
+    data = from_arrays(
+        rng.integers(0, 256, (40, 16, 16, 3), np.uint8), np.arange(40) % 2
+    )
+    extra = _data_dependent_kwargs("airbench_cnn", data)
+    assert extra["whitening_images"].shape == (len(data.train), 16, 16, 3)
+    assert np.isin(
+        extra["whitening_images"][:, 0, 0, 0], data.train.images[:, 0, 0, 0]
+    ).all()
+    assert _data_dependent_kwargs("cifar_cnn", data) == {}
