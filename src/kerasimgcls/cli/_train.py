@@ -114,8 +114,11 @@ def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
     """Model arguments computed from the training images (fixed, seeded subset)."""
     from kerasimgcls.models import _REGISTRY
 
-    parameters = inspect.signature(_REGISTRY[model_name]).parameters
-    if "whitening_images" not in parameters:
+    factory = _REGISTRY.get(model_name)  # an unknown name fails later, listing names
+    if (
+        factory is None
+        or "whitening_images" not in inspect.signature(factory).parameters
+    ):
         return {}
     # airbench's patch-whitening layer is computed once from training images;
     # a seeded subset keeps it cheap and the run reproducible.
@@ -186,8 +189,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{data.summary()}; model {model_name}; recipe {recipe.name}")
     if len(history):
         last = history.rows[-1]
-        shown = {k: v for k, v in last.items() if k != "epoch_time" and v is not None}
-        print("epoch " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items()))
+        shown = {
+            k: v
+            for k, v in last.items()
+            if k not in ("epoch", "epoch_time") and v is not None
+        }
+        values = ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
+        print(f"epoch {last['epoch']}: {values}")
     if not args.no_evaluate:
         for name, split in (("validation", data.validation), ("test", data.test)):
             if split is not None:
