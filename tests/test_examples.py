@@ -195,7 +195,8 @@ def test_example_header_and_fast_mode(name: str) -> None:
     for section in HEADER_SECTIONS:
         assert section in doc, f"{name}'s header has no {section!r} section"
     assert '"--fast"' in source, f"{name} has no --fast mode"
-    assert "/work/" not in source and "/tmp/venv" not in source
+    # No absolute paths of one machine: examples take their folders as arguments.
+    assert not re.search(r"""["'](/(home|root|tmp|work|Users)/)""", source)
 
 
 @pytest.mark.slow
