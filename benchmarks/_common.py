@@ -16,25 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from kerasimgcls.data import CIFAR10_CLASSES
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 #: Cost of one training image of the reference CNN (forward + backward), FLOP.
 REFERENCE_TRAIN_FLOP_PER_IMAGE = 205e6
 #: Float32 FLOP/s of this kind of machine's two cores, measured with an FMA loop.
 PEAK_FLOPS = 230e9
-
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
 
 
 def cpu_model() -> str:

@@ -47,19 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 import kerasimgcls as kic
-
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
+from kerasimgcls.data import CIFAR10_CLASSES
 
 
 def write_stand_in(folder: Path, per_class: int = 24) -> Path:

@@ -10,6 +10,7 @@ from kerasimgcls.data._image_folder import default_cache_dir, load_image_folder
 from kerasimgcls.data._pipeline import epochs_dataset, to_tf_dataset
 from kerasimgcls.data._safe_pickle import UnsafePickleError
 from kerasimgcls.data._standard import (
+    CIFAR10_CLASSES,
     load_cifar10,
     load_cifar100,
     load_fashion_mnist,
@@ -18,6 +19,7 @@ from kerasimgcls.data._standard import (
 from kerasimgcls.data._transforms import normalize, one_hot
 
 __all__ = [
+    "CIFAR10_CLASSES",
     "Augmentation",
     "ImageDataset",
     "ImageFolderReport",

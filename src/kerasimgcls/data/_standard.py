@@ -29,10 +29,17 @@ from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._safe_pickle import safe_load
 from kerasimgcls.data._split import train_validation_split
 
-__all__ = ["load_cifar10", "load_cifar100", "load_fashion_mnist", "load_mnist"]
+__all__ = [
+    "CIFAR10_CLASSES",
+    "load_cifar10",
+    "load_cifar100",
+    "load_fashion_mnist",
+    "load_mnist",
+]
 
 logger = logging.getLogger(__name__)
 
+#: The ten CIFAR-10 class names, in label order (as in the official batches).
 CIFAR10_CLASSES = (
     "airplane",
     "automobile",
