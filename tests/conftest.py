@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -44,3 +48,22 @@ def shared_cifar10_jpg() -> Path:
     if not (path / "train").is_dir():
         pytest.skip("../shared/data/cifar10-jpg is not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """Import a script of ``benchmarks/`` by name (they import each other as siblings)."""
+    folder = REPO_ROOT / "benchmarks"
+
+    def load(name: str) -> ModuleType:
+        sys.path.insert(0, str(folder))
+        try:
+            spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+        finally:
+            sys.path.remove(str(folder))
+
+    return load

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import kerasimgcls as kic
 from kerasimgcls.recipes import get_recipe
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 def test_improved_recipe_keeps_the_reference_model() -> None:
@@ -49,8 +31,8 @@ def test_airbench_recipe_builds_its_model_and_optimizer() -> None:
     assert recipe.to_dict()["model_kwargs"] == {"widths": [32, 128, 128]}
 
 
-def test_runner_schedule_warms_up_then_decays() -> None:
-    runner = _load("run_recipe")
+def test_runner_schedule_warms_up_then_decays(load_benchmark) -> None:
+    runner = load_benchmark("run_recipe")
     schedule = runner.OneCycle(1.0, 100, 0.2, 0.1, 0.2).schedule()
     values = [float(schedule(step)) for step in (0, 10, 20, 60, 100, 150)]
     assert values[0] == pytest.approx(0.2)
@@ -61,10 +43,10 @@ def test_runner_schedule_warms_up_then_decays() -> None:
     assert values[5] == pytest.approx(0.1)  # never below the final value
 
 
-def test_runner_flip_tta_is_exact_for_a_mirror_symmetric_rule() -> None:
+def test_runner_flip_tta_is_exact_for_a_mirror_symmetric_rule(load_benchmark) -> None:
     import keras
 
-    runner = _load("run_recipe")
+    runner = load_benchmark("run_recipe")
     inputs = keras.Input((4, 4, 1))
     # Class 1 when the mean is above 0.5: unchanged by mirroring.
     x = keras.layers.GlobalAveragePooling2D()(inputs)

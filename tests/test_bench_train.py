@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
-
-def test_throughput_counts_only_steps_after_warmup() -> None:
-    bench = _load("bench_train")
+def test_throughput_counts_only_steps_after_warmup(load_benchmark) -> None:
+    bench = load_benchmark("bench_train")
     marks = [(1, 0.0), (2, 10.0), (3, 11.0), (4, 12.0), (5, 13.0)]
     # Steps 3..5 took 2 s for 2 steps of 64 images; the slow first steps are ignored.
     assert bench._throughput(marks, 3, 64) == pytest.approx(64.0)
@@ -33,8 +16,8 @@ def test_throughput_counts_only_steps_after_warmup() -> None:
         bench._throughput(marks[:3], 3, 64)
 
 
-def test_summary_takes_medians_and_ratios_to_the_tutorial() -> None:
-    bench = _load("bench_train")
+def test_summary_takes_medians_and_ratios_to_the_tutorial(load_benchmark) -> None:
+    bench = load_benchmark("bench_train")
     runs = []
     for mode, speeds in (("tutorial", [100, 300, 200]), ("library", [250, 240, 500])):
         for speed in speeds:
@@ -62,8 +45,8 @@ def test_summary_takes_medians_and_ratios_to_the_tutorial() -> None:
 
 
 @pytest.mark.slow
-def test_quick_mode_runs_and_writes_results(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    bench = _load("bench_train")
+def test_quick_mode_runs_and_writes_results(load_benchmark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bench = load_benchmark("bench_train")
     output = tmp_path / "bench.json"
     code = bench.main(
         [
