@@ -23,6 +23,7 @@ COMMON = textwrap.dedent(
     import tensorflow as tf
 
     mode, run_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    EPOCHS = 10
     if mode == "mirrored":
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -47,7 +48,7 @@ COMMON = textwrap.dedent(
     model = build() if mode == "mirrored" else build   # a ready model is cloned
     trainer = kic.Trainer(model, seed=0, strategy=strategy, run_dir=run_dir,
                           learning_rate=3e-3, verbose=0)
-    history = trainer.fit(data, epochs=3, batch_size=64)
+    history = trainer.fit(data, epochs=EPOCHS, batch_size=64)
     scores = trainer.evaluate(data.test)
     replicas = 1 if strategy is None else strategy.num_replicas_in_sync
     with open(out, "w") as handle:
@@ -129,9 +130,12 @@ def _load(root: Path, name: str) -> dict:  # type: ignore[type-arg]
 def test_mirrored_strategy_on_two_logical_cpus(results: Path) -> None:
     single, mirrored = _load(results, "single"), _load(results, "mirrored")
     assert mirrored["replicas"] == 2
-    assert [row["epoch"] for row in mirrored["rows"]] == [1, 2, 3]
-    # Same global batch, same data order: close to the single-device run.
-    assert mirrored["test"]["accuracy"] > 0.6
+    assert [row["epoch"] for row in mirrored["rows"]] == list(range(1, 11))
+    # Same global batch, same data order, trained to convergence: close to the
+    # single-device run. (Not equal: replicas draw their own dropout masks and
+    # the cross-replica sum is not bit-for-bit deterministic, so after only a
+    # few epochs the two can sit ten points apart.)
+    assert mirrored["test"]["accuracy"] > 0.85
     assert abs(mirrored["test"]["accuracy"] - single["test"]["accuracy"]) < 0.1
     run = json.loads((results / "run_mirrored" / "run.json").read_text())
     assert run["strategy"] == {"type": "MirroredStrategy", "replicas": 2}
@@ -144,7 +148,7 @@ def test_multi_worker_two_local_processes(results: Path) -> None:
     assert chief["replicas"] == 2
     # One model, trained together: both workers log the same numbers.
     assert _without_time(chief["rows"]) == _without_time(other["rows"])
-    assert abs(chief["test"]["accuracy"] - single["test"]["accuracy"]) < 0.15
+    assert abs(chief["test"]["accuracy"] - single["test"]["accuracy"]) < 0.1
     # Only the chief (worker 0) writes its run directory.
     assert (results / "run_worker0" / "run.json").is_file()
     assert (results / "run_worker0" / "checkpoints" / "last.npz").is_file()
