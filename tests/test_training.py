@@ -172,6 +172,20 @@ def test_non_empty_run_dir_without_checkpoint_is_refused(
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_resume_in_process_ignores_keras_optimizer_numbering(
+    digits, tmp_path: Path
+) -> None:
+    # Keras names the second unnamed Adam of a process "adam_1": not a new config.
+    run_dir = tmp_path / "run"
+    first = make_trainer(run_dir=run_dir, optimizer=keras.optimizers.Adam())
+    first.fit(digits, epochs=1)
+    again = make_trainer(run_dir=run_dir, optimizer=keras.optimizers.Adam())
+    assert again.fit(digits, epochs=1).rows == first.history.rows
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["resumes"][-1]["epoch"] == 1
+    assert "name" not in run["config"]["optimizer"]["config"]
+
+
 def test_run_killed_before_its_first_epoch_starts_again(digits, tmp_path: Path) -> None:
     # What a kill during epoch 1 leaves: run.json and a half-written temporary file.
     (tmp_path / "run.json").write_text('{"status": "running"}')

@@ -42,6 +42,7 @@ from kerasimgcls.interpret import (
     grad_cam,
     similar_images,
 )
+from kerasimgcls.layers import FusedBatchNormalization, fuse_batch_norm, precision_scope
 from kerasimgcls.lr_finder import LearningRateFinderResult, find_learning_rate
 from kerasimgcls.models import (
     build_airbench_cnn,
@@ -71,6 +72,7 @@ from kerasimgcls.training import (
 __all__ = [
     "Augmentation",
     "ClassificationReport",
+    "FusedBatchNormalization",
     "GradCamResult",
     "History",
     "ImageDataset",
@@ -95,6 +97,7 @@ __all__ = [
     "export_model",
     "find_learning_rate",
     "from_arrays",
+    "fuse_batch_norm",
     "get_class_names",
     "get_model",
     "get_recipe",
@@ -118,6 +121,7 @@ __all__ = [
     "plot_samples",
     "plot_similar_images",
     "plot_top_losses",
+    "precision_scope",
     "predict_proba",
     "register_model",
     "register_recipe",

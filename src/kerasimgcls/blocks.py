@@ -273,6 +273,13 @@ def dense_head(
             x = keras.layers.BatchNormalization(momentum=momentum, name=f"{prefix}_bn")(
                 x
             )
+    # Under a mixed policy (bfloat16 compute) the probabilities stay float32, as
+    # Keras' mixed-precision guide recommends for the last layer.
+    policy = keras.mixed_precision.global_policy()
+    output_dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
     return keras.layers.Dense(
-        num_classes, activation=output_activation, name=f"{name}_predictions"
+        num_classes,
+        activation=output_activation,
+        dtype=output_dtype,
+        name=f"{name}_predictions",
     )(x)

@@ -135,6 +135,8 @@ def build_cifar_cnn(
     input_shape: Sequence[int] = (32, 32, 3),
     num_classes: int = 10,
     batch_norm_momentum: float = 0.99,
+    dropout: float = 0.2,
+    head_dropout: Sequence[float] = (0.2, 0.3),
     compile: bool = True,
     name: str = "cifar_cnn",
 ) -> keras.Model:
@@ -158,6 +160,10 @@ def build_cifar_cnn(
             reference uses Keras' default 0.99; on small datasets (a few hundred
             steps in all, such as :func:`~kerasimgcls.load_digits`) use 0.9, or the
             moving statistics lag the weights and inference accuracy suffers.
+        dropout: Dropout rate of the four convolution blocks (0 for none). The
+            layers and parameters do not depend on it: it is a training choice,
+            and short schedules (the ``improved`` recipe) train better with less.
+        head_dropout: Dropout rates of the head, before and after its dense layer.
         compile: Compile like the reference: Adam, categorical cross-entropy (one-hot
             labels) and accuracy.
         name: Name of the model.
@@ -185,9 +191,15 @@ def build_cifar_cnn(
             "input_shape must be at least 4x4 for the two poolings of cifar_cnn; "
             f"received input_shape={tuple(input_shape)!r}"
         )
+    head_rates = tuple(head_dropout)
+    if len(head_rates) != 2:
+        raise ValueError(
+            "head_dropout must be two rates (before and after the dense layer); "
+            f"received head_dropout={head_dropout!r}"
+        )
     common: dict[str, Any] = {
         "kernel_size": 3,
-        "dropout": 0.2,
+        "dropout": dropout,
         "batch_norm": True,
         "batch_norm_momentum": batch_norm_momentum,
     }
@@ -200,8 +212,8 @@ def build_cifar_cnn(
         x,
         num_classes,
         units=(32,),
-        input_dropout=0.2,
-        dropout=0.3,
+        input_dropout=head_rates[0],
+        dropout=head_rates[1],
         batch_norm_momentum=batch_norm_momentum,
         name="head",
     )
@@ -427,5 +439,8 @@ def build_airbench_cnn(
     x = keras.layers.GlobalMaxPooling2D(name="head_maxpool")(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="head_dense")(x)
     x = keras.layers.Rescaling(float(logit_scale), name="head_scale")(x)
-    outputs = keras.layers.Activation("softmax", name="head_predictions")(x)
+    # Float32 probabilities under a mixed (bfloat16) policy.
+    outputs = keras.layers.Activation(
+        "softmax", dtype="float32", name="head_predictions"
+    )(x)
     return keras.Model(inputs, outputs, name=name)

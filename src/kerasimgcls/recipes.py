@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kerasimgcls._validation import check_positive_int, check_rate
+from kerasimgcls.layers import check_precision
 
 __all__ = ["Recipe", "get_recipe", "list_recipes", "register_recipe"]
 
@@ -40,6 +41,10 @@ class Recipe:
         batch_size: Images per step.
         early_stopping_patience: Epochs without improvement before stopping.
         steps_per_execution: Training steps per compiled call.
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (see
+            :func:`kerasimgcls.precision_scope`).
+        fused_batch_norm: Train with TensorFlow's fused batch-norm kernel (see
+            :func:`kerasimgcls.fuse_batch_norm`).
 
     Example:
         >>> from kerasimgcls import get_recipe
@@ -63,6 +68,8 @@ class Recipe:
     batch_size: int = 64
     early_stopping_patience: int | None = None
     steps_per_execution: int = 1
+    precision: str = "float32"
+    fused_batch_norm: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -71,6 +78,7 @@ class Recipe:
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.steps_per_execution, "steps_per_execution")
         check_rate(self.label_smoothing, "label_smoothing")
+        check_precision(self.precision)
         if self.warmup_epochs < 0:
             raise ValueError(
                 "warmup_epochs must be non-negative; received "

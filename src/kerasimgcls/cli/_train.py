@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,15 @@ def add_parser(subparsers: Any) -> None:
         f"'reference'); one of {list_recipes()}",
     )
     training.add_argument("--model", help="registered model name (default: recipe's)")
+    training.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument of the model factory, over the recipe's; VALUE is "
+        "JSON if it parses (e.g. dropout=0.1, head_dropout=[0,0.2]), else a string; "
+        "repeat for more",
+    )
     training.add_argument("--epochs", type=int, help="number of epochs")
     training.add_argument("--batch-size", type=int, help="images per step")
     training.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
@@ -60,6 +70,19 @@ def add_parser(subparsers: Any) -> None:
     )
     training.add_argument(
         "--steps-per-execution", type=int, help="training steps per compiled call"
+    )
+    training.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16"),
+        help="compute precision (default: the recipe's); mixed_bfloat16 is faster "
+        "on CPUs with AVX512-BF16 or AMX, slower on others",
+    )
+    training.add_argument(
+        "--fused-batch-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train batch norm with TensorFlow's fused kernel: same results up to "
+        "round-off, faster on a CPU (default: the recipe's)",
     )
     training.add_argument(
         "--no-deterministic",
@@ -110,6 +133,41 @@ def parse_augment(spec: str | None, recipe_augment: Any) -> Any:
     return None if augmentation.is_identity else augmentation
 
 
+def parse_model_args(specs: list[str]) -> dict[str, Any]:
+    """Return the ``--model-arg KEY=VALUE`` options as keyword arguments.
+
+    Raises:
+        ValueError: If an option has no ``=`` or an empty key.
+    """
+    kwargs: dict[str, Any] = {}
+    for spec in specs:
+        key, sep, text = spec.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model-arg: expected KEY=VALUE; received {spec!r}")
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        kwargs[key.strip()] = value
+    return kwargs
+
+
+def _check_model_args(model_name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse unknown model names and arguments before loading any data."""
+    from kerasimgcls.models import _REGISTRY, list_models
+
+    factory = _REGISTRY.get(model_name)
+    if factory is None:
+        raise ValueError(f"Unknown model {model_name!r}. Available: {list_models()}")
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"--model-arg: {model_name} takes no argument {', '.join(unknown)}; it "
+            f"takes {', '.join(sorted(accepted))}"
+        )
+
+
 def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
     """Model arguments computed from the training images (fixed, seeded subset)."""
     from kerasimgcls.models import _REGISTRY
@@ -146,12 +204,15 @@ def run(args: argparse.Namespace) -> int:
     spec = data_spec_from_args(args)
     recipe = get_recipe(args.recipe or _default_recipe(spec))
     augment = parse_augment(args.augment, recipe.augment)
-    data = load_data(spec)
     model_name = args.model or recipe.model
+    model_args = parse_model_args(args.model_arg)
+    _check_model_args(model_name, model_args)
+    data = load_data(spec)
     get_model_kwargs = {
         "input_shape": data.input_shape,
         "num_classes": data.num_classes,
         **dict(recipe.model_kwargs),
+        **model_args,
         **_data_dependent_kwargs(model_name, data),
     }
     run_dir = Path(args.run_dir or _default_run_dir(spec, model_name, args.seed))
@@ -172,10 +233,13 @@ def run(args: argparse.Namespace) -> int:
         ),
         class_weight=args.class_weight,
         steps_per_execution=_pick(args.steps_per_execution, recipe.steps_per_execution),
+        precision=_pick(args.precision, recipe.precision),
+        fused_batch_norm=_pick(args.fused_batch_norm, recipe.fused_batch_norm),
         metadata={
             "command": ["kerasimgcls", *args.argv],
             "recipe": recipe.to_dict(),
             "model_name": model_name,
+            "model_args": json_ready(model_args),
             "data": spec,
         },
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),

@@ -1,0 +1,188 @@
+"""Speed options for training on a CPU: a fused batch norm and mixed precision.
+
+Keras 3 computes batch normalisation in training as separate moment and
+arithmetic ops; TensorFlow's ``FusedBatchNormV3`` kernel does the same in one
+pass. :class:`FusedBatchNormalization` is a drop-in
+:class:`keras.layers.BatchNormalization` (same weights, same results up to
+float round-off) whose training step uses that kernel, and
+:func:`fuse_batch_norm` swaps it into any functional or sequential model.
+:func:`precision_scope` builds models under a Keras dtype policy such as
+``"mixed_bfloat16"``. The performance page of the documentation has the
+measurements behind both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+__all__ = [
+    "PRECISIONS",
+    "FusedBatchNormalization",
+    "fuse_batch_norm",
+    "precision_scope",
+]
+
+#: The precisions :func:`precision_scope` (and ``Trainer(precision=...)``) accept.
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+@keras.saving.register_keras_serializable(package="kerasimgcls")
+class FusedBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[misc]
+    """:class:`keras.layers.BatchNormalization` trained with TensorFlow's fused kernel.
+
+    In training, on 4-D inputs normalised over the last axis, the batch statistics,
+    the normalisation and the moving-average updates come from one
+    ``FusedBatchNormV3`` op instead of Keras' separate ops. Everything else
+    (inference, other ranks or axes, weights, configuration) is Keras' own, so a
+    model can switch between the two layers with its weights unchanged.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasimgcls.layers import FusedBatchNormalization
+        >>> layer = FusedBatchNormalization(momentum=0.9)
+        >>> x = np.random.default_rng(0).normal(size=(8, 4, 4, 3)).astype("float32")
+        >>> y = layer(x, training=True)
+        >>> bool(abs(float(np.mean(y))) < 1e-5), tuple(y.shape)
+        (True, (8, 4, 4, 3))
+    """
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        """Normalise ``inputs``; with ``training=True`` through the fused kernel."""
+        rank = len(inputs.shape)
+        if not training or rank != 4 or self.axis not in (-1, 3) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        # Statistics in float32 even under a mixed policy, as Keras does.
+        scale = self.gamma if self.scale else tf.ones_like(self.moving_mean)
+        offset = self.beta if self.center else tf.zeros_like(self.moving_mean)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            tf.cast(scale, "float32"),
+            tf.cast(offset, "float32"),
+            epsilon=self.epsilon,
+            is_training=True,
+        )
+        # The kernel returns the unbiased variance; Keras tracks the biased one.
+        count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], variance.dtype)
+        variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
+        momentum = tf.cast(self.momentum, mean.dtype)
+        self.moving_mean.assign(
+            self.moving_mean * momentum
+            + tf.cast(mean, self.moving_mean.dtype) * (1 - momentum)
+        )
+        self.moving_variance.assign(
+            self.moving_variance * momentum
+            + tf.cast(variance, self.moving_variance.dtype) * (1 - momentum)
+        )
+        return tf.cast(outputs, self.compute_dtype)
+
+
+def fuse_batch_norm(model: keras.Model) -> keras.Model:
+    """Return a copy of ``model`` with every batch norm a :class:`FusedBatchNormalization`.
+
+    The copy has the same layers, names, configuration and weights; only the class
+    of the :class:`keras.layers.BatchNormalization` layers changes, so it computes
+    the same function and trains faster on a CPU (about 1.2x for the reference CNN,
+    see the performance page). Nested models are converted too.
+
+    Args:
+        model: A functional or sequential Keras model.
+
+    Returns:
+        The converted copy (the model itself if it has no batch norm).
+
+    Raises:
+        TypeError: If ``model`` is not a Keras model.
+        ValueError: If ``model`` is a subclassed model, which Keras cannot clone.
+
+    Example:
+        >>> from kerasimgcls import build_cifar_cnn
+        >>> from kerasimgcls.layers import FusedBatchNormalization, fuse_batch_norm
+        >>> fused = fuse_batch_norm(build_cifar_cnn(compile=False))
+        >>> fused.count_params()
+        393962
+        >>> isinstance(fused.get_layer("block1_bn"), FusedBatchNormalization)
+        True
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model; received {type(model).__name__}")
+    if not any(_is_plain_batch_norm(layer) for layer in _all_layers(model)):
+        return model
+
+    def swap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.Model):
+            return fuse_batch_norm(layer)
+        if _is_plain_batch_norm(layer):
+            return FusedBatchNormalization.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    try:
+        clone = keras.models.clone_model(model, clone_function=swap)
+    except ValueError as err:
+        raise ValueError(
+            f"fuse_batch_norm cannot copy model {model.name!r}: it needs a functional "
+            "or sequential model (in a subclassed model, use FusedBatchNormalization "
+            f"directly). Keras said: {err}"
+        ) from err
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str) -> Iterator[None]:
+    """Build models inside this block under the Keras dtype policy ``precision``.
+
+    ``"mixed_bfloat16"`` computes in bfloat16 and keeps the weights in float32; on
+    CPUs with AVX512-BF16 (or AMX) oneDNN's bfloat16 convolutions are faster
+    (about 1.4x for the reference CNN here), on others they are emulated and
+    slower. :func:`kerasimgcls.dense_head` keeps its softmax in float32. The global
+    policy is restored on exit.
+
+    Args:
+        precision: One of :data:`kerasimgcls.layers.PRECISIONS`.
+
+    Raises:
+        ValueError: If ``precision`` is unknown.
+
+    Example:
+        >>> from kerasimgcls import build_cifar_cnn
+        >>> from kerasimgcls.layers import precision_scope
+        >>> with precision_scope("mixed_bfloat16"):
+        ...     model = build_cifar_cnn(compile=False)
+        >>> model.get_layer("block1_conv").compute_dtype, model.output.dtype
+        ('bfloat16', 'float32')
+    """
+    check_precision(precision)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def check_precision(precision: object) -> str:
+    """Return ``precision`` if it is a known precision, else raise ValueError."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {list(PRECISIONS)}; received "
+            f"precision={precision!r}"
+        )
+    return str(precision)
+
+
+def _is_plain_batch_norm(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer, keras.layers.BatchNormalization) and not isinstance(
+        layer, FusedBatchNormalization
+    )
+
+
+def _all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
