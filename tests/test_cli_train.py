@@ -63,6 +63,39 @@ def test_evaluate_writes_metrics(run_dir: Path, capsys) -> None:  # type: ignore
     assert "accuracy" in capsys.readouterr().out
 
 
+def test_evaluate_with_flip_tta(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        main(["evaluate", str(run_dir), "--split", "validation", "--tta", "flip"]) == 0
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    tta = metrics["validation_tta_flip"]
+    assert tta["num_images"] == 143 and 0.0 <= tta["accuracy"] <= 1.0
+    assert "validation_tta_flip (143 images)" in capsys.readouterr().out
+
+
+def test_trainer_evaluate_with_tta_matches_predictions(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import kerasimgcls as kic
+
+    trainer = kic.Trainer(
+        lambda: kic.build_cifar_cnn(input_shape=(8, 8, 1), compile=False),
+        seed=0,
+        verbose=0,
+        run_dir=tmp_path,
+    )
+    trainer.fit(digits, epochs=1)
+    scores = trainer.evaluate(digits.test, tta="flip")
+    probabilities = trainer.model.predict(
+        np.concatenate([digits.test.images, digits.test.images[:, :, ::-1]]) / 255.0,
+        verbose=0,
+    )
+    n = len(digits.test)
+    mean = (probabilities[:n] + probabilities[n:]) / 2
+    expected = float(np.mean(mean.argmax(axis=1) == digits.test.labels))
+    assert scores["accuracy"] == pytest.approx(expected, abs=1 / n)
+    assert set(scores) == {"accuracy", "loss"}
+    assert "test_tta_flip" in json.loads((tmp_path / "metrics.json").read_text())
+
+
 def test_predict_prints_top_k(run_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from kerasimgcls import load_digits
 

@@ -67,6 +67,43 @@ def test_airbench_cnn_default_shape_and_parameter_count() -> None:
     assert model.count_params() == 1_973_944
     assert model.get_layer("head_dense").count_params() == 256 * 10
     assert model.get_layer("block1_bn1").get_config()["scale"] is False
+    assert model.get_layer("block1_bn1").get_config()["center"] is False
+    # airbench's 64x learning rate of the batch-norm biases: stored / sqrt(64).
+    assert model.get_layer("block1_bias1").multiplier == 8.0
+
+
+def test_airbench_convolutions_start_as_a_partial_identity() -> None:
+    model = kic.build_airbench_cnn(input_shape=(16, 16, 3), widths=(8, 16, 16))
+    kernel = model.get_layer("block2_conv1").get_weights()[0]  # (3, 3, 8, 16)
+    for channel in range(8):
+        expected = np.zeros((3, 3, 8))
+        expected[1, 1, channel] = 1.0
+        np.testing.assert_array_equal(kernel[..., channel], expected)
+    rest = kernel[..., 8:]
+    limit = 1 / np.sqrt(3 * 3 * 8)
+    assert np.abs(rest).max() <= limit and rest.std() > limit / 4
+
+
+def test_scaled_bias_moves_faster_under_sgd() -> None:
+    import keras
+
+    from kerasimgcls.models import _ScaledBias
+
+    layer = _ScaledBias(8.0)
+    layer.build((None, 4))
+    x = keras.ops.zeros((2, 4))
+    # d(output)/d(stored bias) is 8, and one SGD step of the stored bias moves
+    # the effective bias 8 * 8 = 64 times as far as a plain bias would move.
+    optimizer = keras.optimizers.SGD(0.01)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = keras.ops.sum(layer(x))
+    (gradient,) = tape.gradient(loss, [layer.bias])
+    optimizer.apply([gradient], [layer.bias])
+    effective = np.asarray(layer(keras.ops.zeros((1, 4))))[0]
+    np.testing.assert_allclose(effective, -0.01 * 2 * 64, rtol=1e-6)
+    assert _ScaledBias.from_config(layer.get_config()).multiplier == 8.0
     assert "airbench_cnn" in kic.list_models()
 
 
@@ -125,6 +162,7 @@ def test_airbench_cnn_learns_a_separable_problem() -> None:
         ({"widths": (8, 0, 8)}, ValueError, "widths must be a positive integer"),
         ({"num_classes": 0}, ValueError, "num_classes"),
         ({"batch_norm_momentum": 1.0}, ValueError, "batch_norm_momentum must be in"),
+        ({"bias_lr_scale": 0}, ValueError, "bias_lr_scale must be positive"),
         (
             {"whitening_images": np.zeros((4, 32, 32, 1), np.uint8)},
             ValueError,

@@ -57,7 +57,19 @@ def test_schedules_are_logged_per_epoch(digits) -> None:
     assert constant.fit(digits, epochs=1).column("learning_rate") == pytest.approx(
         [0.005]
     )
-    assert set(SCHEDULES) == {"constant", "cosine", "one_cycle"}
+    assert set(SCHEDULES) == {"constant", "cosine", "one_cycle", "triangle"}
+
+
+def test_triangle_schedule_is_airbenchs() -> None:
+    from kerasimgcls.training._schedules import make_schedule
+
+    schedule = make_schedule("triangle", 2.0, total_steps=100)
+    rates = [float(schedule(step)) for step in (0, 23, 100, 200)]
+    # Linear from 0.2 * peak up to peak at 23%, then down to 0.07 * peak.
+    assert rates == pytest.approx([0.4, 2.0, 0.14, 0.14], rel=1e-5)
+    middle = float(schedule(23 + 77 // 2 + 0.5))
+    assert middle == pytest.approx(2.0 - (2.0 - 0.14) / 2, rel=1e-5)
+    assert float(schedule(11.5)) == pytest.approx(1.2, rel=1e-5)
 
 
 def test_keras_schedule_is_accepted(digits) -> None:

@@ -150,7 +150,11 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
 
 
 def predict_proba(
-    model: keras.Model, images: ArrayLike, *, batch_size: int = 256
+    model: keras.Model,
+    images: ArrayLike,
+    *,
+    batch_size: int = 256,
+    tta: str | None = None,
 ) -> NDArray[np.float32]:
     """Return class probabilities for uint8 images, whichever input the model takes.
 
@@ -161,6 +165,9 @@ def predict_proba(
         model: A classifier ending in a softmax.
         images: uint8 array of shape ``(n, height, width, channels)``.
         batch_size: Images per forward pass.
+        tta: ``None``, or ``"flip"`` for test-time augmentation: the mean of the
+            probabilities of each image and of its left-right mirror image (for
+            models trained with flips; costs a second forward pass).
 
     Returns:
         Array of shape ``(n, num_classes)``, float32.
@@ -190,10 +197,17 @@ def predict_proba(
             f"the model's input; received shape {array.shape}"
         )
     batch_size = check_positive_int(batch_size, "batch_size")
+    if tta not in (None, "flip"):
+        raise ValueError(f"tta must be None or 'flip'; received tta={tta!r}")
     raw = _find_preprocessing(model) is not None
     outputs = []
     for start in range(0, array.shape[0], batch_size):
         batch = array[start : start + batch_size]
         feed = batch if raw else batch.astype(np.float32) / np.float32(255.0)
-        outputs.append(np.asarray(model(feed, training=False), dtype=np.float32))
+        probabilities = np.asarray(model(feed, training=False), dtype=np.float32)
+        if tta == "flip":
+            mirrored = np.ascontiguousarray(feed[:, :, ::-1])
+            flipped = np.asarray(model(mirrored, training=False), dtype=np.float32)
+            probabilities = (probabilities + flipped) / np.float32(2.0)
+        outputs.append(probabilities)
     return np.concatenate(outputs, axis=0)

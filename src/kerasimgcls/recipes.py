@@ -33,7 +33,7 @@ class Recipe:
         optimizer: A Keras optimizer name.
         optimizer_kwargs: Keyword arguments of the optimizer (``momentum``, ...).
         learning_rate: Peak learning rate, or ``None`` for the optimizer's default.
-        schedule: ``None``, ``"constant"``, ``"cosine"`` or ``"one_cycle"``.
+        schedule: ``None``, ``"constant"``, ``"cosine"``, ``"one_cycle"`` or ``"triangle"``.
         warmup_epochs: Epochs of linear warmup.
         label_smoothing: Label smoothing of the cross-entropy.
         augment: Keyword arguments of :class:`kerasimgcls.Augmentation`, or ``None``.
@@ -190,37 +190,48 @@ register_recipe(
 register_recipe(
     Recipe(
         "improved",
-        "the reference cifar_cnn trained better in 10 epochs: Adam with a one-cycle "
-        "learning rate (peak 0.002), label smoothing 0.1, flip and 2-pixel "
-        "translate augmentation",
-        learning_rate=2e-3,
+        "the reference cifar_cnn trained better in 10 epochs: no dropout (flip and "
+        "2-pixel translate regularise instead), Adam with a one-cycle learning rate "
+        "(peak 0.003), label smoothing 0.1, mixed bfloat16 and fused batch norm",
+        # Same layers and 393,962 parameters; the reference's dropout 0.2-0.3
+        # keeps training accuracy below validation accuracy for 10 epochs.
+        model_kwargs={"dropout": 0.0, "head_dropout": (0.0, 0.0)},
+        learning_rate=3e-3,
         schedule="one_cycle",
         warmup_epochs=1.5,
         label_smoothing=0.1,
         augment={"flip": True, "translate": 2},
         epochs=10,
         batch_size=64,
+        precision="mixed_bfloat16",
+        fused_batch_norm=True,
     )
 )
+
 
 register_recipe(
     Recipe(
         "airbench",
-        "cifar10-airbench's ideas sized for a CPU: airbench_cnn at widths "
-        "(32, 128, 128), Nesterov SGD (momentum 0.85) with a warmup-then-decay "
-        "schedule, label smoothing 0.2, flip and 2-pixel translate, batch 256",
+        "cifar10-airbench94 in Keras for a CPU: airbench_cnn (widths 64, 256, 256; "
+        "patch whitening, identity-initialised convolutions, batch-norm biases at "
+        "64x learning rate), Nesterov SGD (momentum 0.85) with a triangular "
+        "schedule, label smoothing 0.2, flip and 2-pixel translate, batch 256, "
+        "mixed bfloat16 and fused batch norm",
         model="airbench_cnn",
-        model_kwargs={"widths": (32, 128, 128)},
         optimizer="sgd",
-        # airbench94's lr 11.5 and weight decay 0.0153 "per 1024 examples" on a
-        # summed loss, converted to Keras' mean loss and decoupled decay at 256.
-        optimizer_kwargs={"momentum": 0.85, "nesterov": True, "weight_decay": 1.3e-5},
+        # airbench94's lr 11.5 and weight decay 0.0153 "per 1024 examples", on a
+        # summed loss with momentum folded out (kilostep_scale), become Keras'
+        # mean-loss lr 1.5 * 256 / 1024 and decoupled decay
+        # 0.0153 * 256 / 1024 / 0.375 per step at batch 256.
+        optimizer_kwargs={"momentum": 0.85, "nesterov": True, "weight_decay": 0.0102},
         learning_rate=0.375,
-        schedule="one_cycle",
-        warmup_epochs=2.3,
+        schedule="triangle",
+        warmup_epochs=20 * 0.23,
         label_smoothing=0.2,
         augment={"flip": True, "translate": 2},
-        epochs=10,
+        epochs=20,
         batch_size=256,
+        precision="mixed_bfloat16",
+        fused_batch_norm=True,
     )
 )

@@ -31,16 +31,28 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=256, help="images per forward pass"
     )
+    parser.add_argument(
+        "--tta",
+        choices=("flip",),
+        help="test-time augmentation of the scores: average each image's "
+        "prediction with its mirror image's (recorded as SPLIT_tta_flip; the "
+        "per-class report stays without)",
+    )
     parser.set_defaults(handler=run)
 
 
 def score(
-    model: Any, images: Any, labels: Any, *, batch_size: int = 256
+    model: Any,
+    images: Any,
+    labels: Any,
+    *,
+    batch_size: int = 256,
+    tta: str | None = None,
 ) -> dict[str, float]:
     """Return the cross-entropy loss and the accuracy of ``model`` on uint8 images."""
     from kerasimgcls._export import predict_proba
 
-    probabilities = predict_proba(model, images, batch_size=batch_size)
+    probabilities = predict_proba(model, images, batch_size=batch_size, tta=tta)
     picked = probabilities[np.arange(len(labels)), labels]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
@@ -59,10 +71,13 @@ def run(args: argparse.Namespace) -> int:
     split = data.splits().get(name)
     if split is None:
         raise ValueError(f"the run's dataset has no {args.split} split to evaluate")
-    scores = score(model, split.images, split.labels, batch_size=args.batch_size)
-    write_metrics(args.run_dir, name, scores, len(split))
+    scores = score(
+        model, split.images, split.labels, batch_size=args.batch_size, tta=args.tta
+    )
+    key = name if args.tta is None else f"{name}_tta_{args.tta}"
+    write_metrics(args.run_dir, key, scores, len(split))
     print(
-        f"{name} ({len(split)} images): loss {scores['loss']:.4f}, "
+        f"{key} ({len(split)} images): loss {scores['loss']:.4f}, "
         f"accuracy {scores['accuracy']:.4f}"
     )
     print(f"wrote {Path(args.run_dir) / 'metrics.json'}")

@@ -13,8 +13,7 @@ import numpy as np
 
 from kerasimgcls.cli._common import add_data_arguments, data_spec_from_args, load_data
 from kerasimgcls.recipes import get_recipe, json_ready, list_recipes
-
-_SCHEDULES = ("constant", "cosine", "one_cycle")
+from kerasimgcls.training._schedules import SCHEDULES as _SCHEDULES
 
 
 def add_parser(subparsers: Any) -> None:
@@ -103,6 +102,12 @@ def add_parser(subparsers: Any) -> None:
         "--no-evaluate",
         action="store_true",
         help="skip scoring the test split into metrics.json at the end",
+    )
+    output.add_argument(
+        "--tta",
+        choices=("flip",),
+        help="also score the splits at the end with test-time augmentation "
+        "(flip: average each image's prediction with its mirror image's)",
     )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar, only the summary"
@@ -267,6 +272,12 @@ def run(args: argparse.Namespace) -> int:
                 print(
                     f"{name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items())
                 )
+                if args.tta:
+                    scores = trainer.evaluate(split, name=name, tta=args.tta)
+                    print(
+                        f"{name} ({args.tta} TTA): "
+                        + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items())
+                    )
     print(f"run directory: {run_dir}")
     return 0
 

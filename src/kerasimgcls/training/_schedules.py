@@ -1,4 +1,4 @@
-"""Learning-rate schedules with warmup: constant, cosine and one-cycle."""
+"""Learning-rate schedules with warmup: constant, cosine, one-cycle and triangle."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import keras
 
 __all__ = ["SCHEDULES", "WarmupSchedule", "make_schedule"]
 
-SCHEDULES = ("constant", "cosine", "one_cycle")
+SCHEDULES = ("constant", "cosine", "one_cycle", "triangle")
 
 
 @keras.saving.register_keras_serializable(package="kerasimgcls")
@@ -29,7 +29,7 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: 
     in those defaults.
 
     Args:
-        kind: ``"constant"``, ``"cosine"`` or ``"one_cycle"``.
+        kind: ``"constant"``, ``"cosine"``, ``"one_cycle"`` or ``"triangle"``.
         peak: The highest learning rate.
         total_steps: Optimizer steps of the whole run.
         warmup_steps: Steps of linear warmup.
@@ -70,6 +70,10 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: 
         warm_rate = start + (peak - start) * step / max(warm, 1.0)
         if self.kind == "constant":
             after = ops.convert_to_tensor(peak, "float32")
+        elif self.kind == "triangle":
+            span = float(max(self.total_steps - self.warmup_steps, 1))
+            progress = ops.clip((step - warm) / span, 0.0, 1.0)
+            after = peak + (peak * self.final_fraction - peak) * progress
         else:
             span = float(max(self.total_steps - self.warmup_steps, 1))
             progress = ops.clip((step - warm) / span, 0.0, 1.0)
@@ -102,5 +106,10 @@ def make_schedule(
             warmup,
             initial_fraction=1.0 / 25.0,
             final_fraction=1.0 / 1e4,
+        )
+    if kind == "triangle":
+        warmup = warmup_steps if warmup_steps > 0 else round(0.23 * total_steps)
+        return WarmupSchedule(
+            kind, peak, total_steps, warmup, initial_fraction=0.2, final_fraction=0.07
         )
     return WarmupSchedule(kind, peak, total_steps, warmup_steps)

@@ -224,9 +224,9 @@ class Trainer:
         optimizer: ``None`` for Adam, a Keras optimizer name such as ``"sgd"``, or
             an optimizer instance (copied from its config).
         learning_rate: Peak learning rate; ``None`` keeps the optimizer's own.
-        schedule: ``None`` or ``"constant"``, ``"cosine"``, ``"one_cycle"`` (see
-            :class:`kerasimgcls.training.WarmupSchedule`), or a Keras
-            ``LearningRateSchedule``.
+        schedule: ``None`` or ``"constant"``, ``"cosine"``, ``"one_cycle"``,
+            ``"triangle"`` (see :class:`kerasimgcls.training.WarmupSchedule`), or
+            a Keras ``LearningRateSchedule``.
         warmup_epochs: Epochs of linear warmup for the named schedules.
         loss: ``None`` for categorical cross-entropy on one-hot labels, or any Keras
             loss taking one-hot labels.
@@ -864,7 +864,12 @@ class Trainer:
 
     # ------------------------------------------------------ evaluate, predict
     def evaluate(
-        self, split: Split, *, name: str = "test", batch_size: int = 256
+        self,
+        split: Split,
+        *,
+        name: str = "test",
+        batch_size: int = 256,
+        tta: str | None = None,
     ) -> dict[str, float]:
         """Return the loss and metrics on ``split``; write them to ``metrics.json``.
 
@@ -873,8 +878,12 @@ class Trainer:
 
         Args:
             split: The split to score, such as ``data.test``.
-            name: The split's name in ``metrics.json``.
+            name: The split's name in ``metrics.json`` (``"{name}_tta_flip"`` with
+                ``tta="flip"``).
             batch_size: Images per forward pass.
+            tta: ``None``, or ``"flip"`` to score the mean prediction of each image
+                and its mirror image (see :func:`kerasimgcls.predict_proba`); then
+                the scores are ``accuracy`` and the training ``loss`` only.
 
         Returns:
             ``{"loss": ..., "accuracy": ..., ...}`` as floats.
@@ -896,13 +905,34 @@ class Trainer:
         if not self._compiled:
             # Score with this trainer's loss and metrics, not a previous compile's.
             self._compile(total_steps=1, steps_per_epoch=1)
-        dataset = to_tf_dataset(split, num_classes=num_classes, batch_size=batch_size)
-        with multi_worker_fixes(self.strategy):
-            scores = self.model.evaluate(dataset, verbose=0, return_dict=True)
-        result = {str(key): float(value) for key, value in scores.items()}
+        if tta is not None:
+            result = self._evaluate_tta(split, tta, batch_size)
+            name = f"{name}_tta_{tta}"
+        else:
+            dataset = to_tf_dataset(
+                split, num_classes=num_classes, batch_size=batch_size
+            )
+            with multi_worker_fixes(self.strategy):
+                scores = self.model.evaluate(dataset, verbose=0, return_dict=True)
+            result = {str(key): float(value) for key, value in scores.items()}
         if self.run_dir is not None and _is_chief(self.strategy):
             write_metrics(self.run_dir, name, result, len(split))
         return result
+
+    def _evaluate_tta(
+        self, split: Split, tta: str, batch_size: int
+    ) -> dict[str, float]:
+        probabilities = predict_proba(
+            self.model, split.images, batch_size=batch_size, tta=tta
+        )
+        labels = np.asarray(split.labels)
+        targets = keras.ops.one_hot(labels, probabilities.shape[-1])
+        loss = self.model.loss if self.model.loss is not None else self.loss
+        value = keras.losses.get(loss)(targets, probabilities)
+        return {
+            "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
+            "loss": float(keras.ops.convert_to_numpy(keras.ops.mean(value))),
+        }
 
     def predict(
         self, images: ArrayLike, *, batch_size: int = 256
