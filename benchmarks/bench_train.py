@@ -62,49 +62,14 @@ LEVERS = (
 # --------------------------------------------------------------------------- worker
 
 
-def _fused_batch_norm_layer() -> Any:
-    """A drop-in BatchNormalization whose training step uses FusedBatchNormV3."""
-    import keras
-    import tensorflow as tf
-
-    class FusedBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[misc]
-        def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
-            if not training or len(inputs.shape) != 4:
-                return super().call(inputs, training=training, mask=mask)
-            scale = self.gamma if self.scale else tf.ones_like(self.moving_mean)
-            offset = self.beta if self.center else tf.zeros_like(self.moving_mean)
-            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, scale, offset, epsilon=self.epsilon, is_training=True
-            )
-            n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], variance.dtype)
-            variance = variance * (n - 1.0) / n  # fused returns the unbiased one
-            momentum = self.momentum
-            self.moving_mean.assign(momentum * self.moving_mean + (1 - momentum) * mean)
-            self.moving_variance.assign(
-                momentum * self.moving_variance + (1 - momentum) * variance
-            )
-            return outputs
-
-    return FusedBatchNormalization
-
-
 def _build_model(lever: str, image_size: int) -> Any:
-    import keras
-
     import kerasimgcls as kic
 
     model = kic.build_cifar_cnn(input_shape=(image_size, image_size, 3), compile=False)
     if lever not in ("fused_bn", "bf16_fused_bn"):
         return model
-    fused = _fused_batch_norm_layer()
-
-    def swap(layer: Any) -> Any:
-        config = layer.get_config()
-        if isinstance(layer, keras.layers.BatchNormalization):
-            return fused.from_config(config)
-        return layer.__class__.from_config(config)
-
-    return keras.models.clone_model(model, clone_function=swap)
+    # The library's FusedBatchNormalization (Trainer(fused_batch_norm=True)).
+    return kic.fuse_batch_norm(model)
 
 
 class _Timer:
@@ -218,6 +183,11 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
             verbose=0,
             steps_per_execution=spe,
             deterministic=args.lever != "nondeterministic",
+            precision=(
+                "mixed_bfloat16"
+                if args.lever in ("bf16", "bf16_fused_bn")
+                else "float32"
+            ),
         )
         trainer.fit(data, epochs=1, batch_size=args.batch_size)
     else:
@@ -241,10 +211,13 @@ def _variants(args: argparse.Namespace, has_trainer: bool) -> list[dict[str, Any
         )
     ]
     lever_mode = "trainer" if has_trainer and "trainer" in args.modes else "library"
+    speed_mode = (
+        args.lever_mode if has_trainer or args.lever_mode != "trainer" else "library"
+    )
     for lever in args.levers:
         if lever == "none":
             continue
-        mode = lever_mode if lever == "nondeterministic" else "library"
+        mode = lever_mode if lever == "nondeterministic" else speed_mode
         if lever == "nondeterministic" and not has_trainer:
             continue
         variants.append(
@@ -424,6 +397,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--levers", nargs="+", choices=LEVERS, default=list(LEVERS))
     parser.add_argument("--lever-batch-size", type=int, default=64)
+    parser.add_argument(
+        "--lever-mode",
+        choices=("library", "trainer", "tutorial"),
+        default="library",
+        help="the way the levers other than nondeterministic train (default: library)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=50_000, help="held in memory")
     parser.add_argument("--images-per-run", type=int, default=2560, help="timed")
