@@ -16,6 +16,13 @@ def test_improved_recipe_keeps_the_reference_model() -> None:
     assert recipe.label_smoothing == pytest.approx(0.1)
     assert dict(recipe.augment or {}) == {"flip": True, "translate": 2}
     assert type(recipe.make_optimizer()).__name__ == "Adam"
+    # Same layers and parameters as the reference; only the dropout rates differ.
+    model = kic.get_model(recipe.model, **recipe.model_kwargs)
+    assert model.count_params() == 393_962
+    assert not any(type(layer).__name__ == "Dropout" for layer in model.layers), (
+        "the improved recipe trains without dropout"
+    )
+    assert (recipe.precision, recipe.fused_batch_norm) == ("mixed_bfloat16", True)
 
 
 def test_airbench_recipe_builds_its_model_and_optimizer() -> None:
@@ -27,8 +34,12 @@ def test_airbench_recipe_builds_its_model_and_optimizer() -> None:
     model = kic.get_model(
         recipe.model, input_shape=(32, 32, 3), num_classes=10, **recipe.model_kwargs
     )
-    assert model.count_params() == 498_680
-    assert recipe.to_dict()["model_kwargs"] == {"widths": [32, 128, 128]}
+    assert model.count_params() == 1_973_944  # airbench94's full widths
+    assert recipe.schedule == "triangle"
+    # 0.0153 per 1024 examples = weight_decay * learning_rate per 256-image step.
+    assert optimizer.weight_decay * recipe.learning_rate * 1024 / 256 == pytest.approx(
+        0.0153, rel=0.01
+    )
 
 
 def test_runner_schedule_warms_up_then_decays(load_benchmark) -> None:
