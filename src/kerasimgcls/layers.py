@@ -27,7 +27,7 @@ __all__ = [
     "precision_scope",
 ]
 
-#: The precisions :func:`precision_scope` (and ``Trainer(precision=...)``) accept.
+#: The precisions :func:`kerasimgcls.precision_scope` and ``Trainer(precision=...)`` accept.
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
