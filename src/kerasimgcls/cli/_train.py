@@ -177,7 +177,7 @@ def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
     """Model arguments computed from the training images (fixed, seeded subset)."""
     from kerasimgcls.models import _REGISTRY
 
-    factory = _REGISTRY.get(model_name)  # an unknown name fails later, listing names
+    factory = _REGISTRY.get(model_name)  # run() has refused unknown names
     if (
         factory is None
         or "whitening_images" not in inspect.signature(factory).parameters

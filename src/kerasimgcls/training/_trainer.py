@@ -927,8 +927,8 @@ class Trainer:
         )
         labels = np.asarray(split.labels)
         targets = keras.ops.one_hot(labels, probabilities.shape[-1])
-        loss = self.model.loss if self.model.loss is not None else self.loss
-        value = keras.losses.get(loss)(targets, probabilities)
+        # evaluate() compiled the model: its loss is this trainer's.
+        value = keras.losses.get(self.model.loss)(targets, probabilities)
         return {
             "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
             "loss": float(keras.ops.convert_to_numpy(keras.ops.mean(value))),
