@@ -66,6 +66,18 @@ def test_fuse_batch_norm_keeps_weights_and_function() -> None:
     assert [w.shape for w in fused.weights] == [w.shape for w in model.weights]
     x = np.random.default_rng(1).random((4, 8, 8, 3)).astype("float32")
     np.testing.assert_allclose(fused(x, training=False), model(x, training=False))
+
+    # A subclass of Keras' batch norm keeps its own class (and behaviour).
+    class Custom(keras.layers.BatchNormalization):  # type: ignore[misc]
+        pass
+
+    inputs = keras.Input((4, 4, 2))
+    mixed = keras.Model(
+        inputs, Custom(name="custom")(keras.layers.BatchNormalization()(inputs))
+    )
+    swapped = fuse_batch_norm(mixed)
+    assert type(swapped.get_layer("custom")) is Custom
+    assert isinstance(swapped.layers[1], FusedBatchNormalization)
     # Nothing to fuse: the model itself comes back.
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     assert fuse_batch_norm(plain) is plain

@@ -82,7 +82,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[
 
 
 def fuse_batch_norm(model: keras.Model) -> keras.Model:
-    """Return a copy of ``model`` with every batch norm a :class:`FusedBatchNormalization`.
+    """Return a copy of ``model`` with its Keras batch norms fused.
+
+    Every :class:`keras.layers.BatchNormalization` becomes a
+    :class:`FusedBatchNormalization`; subclasses of it are left as they are.
 
     The copy has the same layers, names, configuration and weights; only the class
     of the :class:`keras.layers.BatchNormalization` layers changes, so it computes
@@ -176,9 +179,8 @@ def check_precision(precision: object) -> str:
 
 
 def _is_plain_batch_norm(layer: keras.layers.Layer) -> bool:
-    return isinstance(layer, keras.layers.BatchNormalization) and not isinstance(
-        layer, FusedBatchNormalization
-    )
+    # Exactly Keras' layer: a user's subclass keeps its own behaviour.
+    return type(layer) is keras.layers.BatchNormalization
 
 
 def _all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
