@@ -1,0 +1,200 @@
+"""One input contract for every model: raw uint8 pixels in, what the model expects out.
+
+Every function of the library that takes a model and images takes raw uint8 pixels
+from the user. What the model itself expects differs:
+
+- ``"raw"``: the model scales its own input. The library's exported models (they start
+  with :class:`~kerasimgcls.InputPreprocessing`), models with a Keras ``Rescaling``
+  layer or a ``Normalization`` layer adapted on 0-255 pixels before their first
+  weighted layer (the way keras.io writes them), keras.applications models built with
+  their preprocessing included, and models whose input is an integer tensor.
+- ``"unit"``: the model expects float pixels in ``[0, 1]``, and the library divides by
+  255. This is what the library's own factories build (the Trainer's pipeline scales
+  for them), and the documented default for a model that shows no evidence either way.
+
+:func:`resolve_input_scaling` decides from the model (evidence first, the default
+last), says why, and lets an explicit ``input_scaling="raw"`` or ``"unit"`` override
+it. Deciding in one place means no helper can double-scale: a ``Rescaling(1/255)``
+model fed pixels already divided by 255 sees values in ``[0, 1/255]`` and answers
+with confidence but without sense.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import keras
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "INPUT_SCALINGS",
+    "InputScaling",
+    "ScalingDecision",
+    "check_input_scaling",
+    "prepare_images",
+    "resolve_input_scaling",
+]
+
+logger = logging.getLogger(__name__)
+
+InputScaling = Literal["auto", "raw", "unit"]
+INPUT_SCALINGS: tuple[str, ...] = ("auto", "raw", "unit")
+
+# Layers that only look at or reshape pixels; the search for evidence walks past them
+# to the first layer that holds weights.
+_PASS_THROUGH = (
+    "InputLayer",
+    "Resizing",
+    "CenterCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomCrop",
+    "RandomContrast",
+    "RandomBrightness",
+    "Cropping2D",
+    "ZeroPadding2D",
+    "Permute",
+    "Reshape",
+    "Activation",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalingDecision:
+    """How a model's input is fed, and why.
+
+    Attributes:
+        scaling: ``"raw"`` (uint8 pixels as they are) or ``"unit"`` (divided by 255).
+        reason: One sentence of evidence, for logs and ``run.json``.
+    """
+
+    scaling: Literal["raw", "unit"]
+    reason: str
+
+
+def check_input_scaling(value: object, name: str = "input_scaling") -> InputScaling:
+    """Return ``value`` if it is one of ``"auto"``, ``"raw"``, ``"unit"``.
+
+    Raises:
+        ValueError: If ``value`` is anything else.
+    """
+    if value not in INPUT_SCALINGS:
+        raise ValueError(
+            f"{name} must be one of {list(INPUT_SCALINGS)}; received {name}={value!r}"
+        )
+    return value  # type: ignore[return-value]
+
+
+def _leading_layers(model: keras.Layer) -> Iterator[keras.Layer]:
+    """Yield the layers a pixel passes before the first weighted layer.
+
+    Nested models (a keras.applications backbone used as a layer, the library's
+    exported wrapper) are entered when they come first.
+    """
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.Model):
+            yield from _leading_layers(layer)
+            return
+        yield layer
+        if type(layer).__name__ in _PASS_THROUGH or not layer.weights:
+            continue
+        if type(layer).__name__ == "Normalization":
+            continue
+        return
+
+
+def _normalization_evidence(layer: keras.Layer) -> ScalingDecision | None:
+    mean = getattr(layer, "mean", None)
+    if mean is None:
+        return None
+    try:
+        largest = float(np.max(np.abs(np.asarray(keras.ops.convert_to_numpy(mean)))))
+    except (TypeError, ValueError):  # not adapted yet: no evidence
+        return None
+    if largest > 1.5:
+        return ScalingDecision(
+            "raw", f"layer {layer.name!r} normalises with means up to {largest:.3g}"
+        )
+    return ScalingDecision(
+        "unit", f"layer {layer.name!r} normalises with means up to {largest:.3g}"
+    )
+
+
+def _infer(model: keras.Model) -> ScalingDecision:
+    dtype = str(getattr(model.inputs[0], "dtype", "float32")) if model.inputs else ""
+    if "int" in dtype:
+        return ScalingDecision("raw", f"the model's input is {dtype}")
+    for layer in _leading_layers(model):
+        kind = type(layer).__name__
+        if kind == "InputPreprocessing":
+            return ScalingDecision("raw", "the model is a kerasimgcls exported model")
+        if kind == "Rescaling":
+            return ScalingDecision(
+                "raw", f"layer {layer.name!r} rescales the input itself"
+            )
+        if kind == "Normalization":
+            decision = _normalization_evidence(layer)
+            if decision is not None:
+                return decision
+    return ScalingDecision(
+        "unit",
+        "no input scaling layer found, so pixels are divided by 255 (the default; "
+        "pass input_scaling='raw' if the model expects 0-255)",
+    )
+
+
+def resolve_input_scaling(
+    model: keras.Model, input_scaling: InputScaling = "auto"
+) -> ScalingDecision:
+    """Decide how raw uint8 pixels are fed to ``model``.
+
+    Args:
+        model: Any Keras model taking images.
+        input_scaling: ``"auto"`` to decide from the model, or ``"raw"`` / ``"unit"``
+            to say it.
+
+    Returns:
+        The decision and its reason.
+
+    Raises:
+        ValueError: If ``input_scaling`` is not one of the three choices.
+
+    Example:
+        >>> import keras
+        >>> inputs = keras.Input((8, 8, 3))
+        >>> x = keras.layers.Rescaling(1 / 255)(inputs)
+        >>> outputs = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+        >>> resolve_input_scaling(keras.Model(inputs, outputs)).scaling
+        'raw'
+    """
+    check_input_scaling(input_scaling)
+    if input_scaling != "auto":
+        return ScalingDecision(input_scaling, f"input_scaling={input_scaling!r} given")
+    decision = _infer(model)
+    logger.info("model %r is fed %s pixels: %s", model.name, decision.scaling, decision)
+    return decision
+
+
+def prepare_images(
+    model: keras.Model,
+    images: NDArray[np.uint8],
+    input_scaling: InputScaling = "auto",
+) -> NDArray[Any]:
+    """Return uint8 ``images`` as ``model`` expects them (see the module docstring).
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasimgcls import build_cifar_cnn
+        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
+        >>> prepare_images(model, np.full((1, 8, 8, 1), 255, np.uint8)).max()
+        np.float32(1.0)
+    """
+    if resolve_input_scaling(model, input_scaling).scaling == "raw":
+        return images
+    return images.astype(np.float32) / np.float32(255.0)
