@@ -15,14 +15,23 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "check_activation",
     "check_choice",
+    "check_class_names",
+    "check_image_size",
     "check_int_pair",
+    "check_label_values",
     "check_labels",
+    "check_memory_for",
+    "check_num_classes",
     "check_optional_rate",
     "check_path_exists",
     "check_positive_int",
     "check_rate",
+    "check_seed",
+    "check_within_limit",
+    "limit",
 ]
 
 
@@ -185,3 +194,211 @@ def check_path_exists(
     if kind == "file" and resolved.is_dir():
         raise IsADirectoryError(f"{name} must be a file: {str(resolved)!r}")
     return resolved
+
+
+# --- bounds on what untrusted input may make the library allocate -----------------
+
+#: Upper bounds checked before anything of that size is allocated, read or written.
+#: Each can be raised (or lowered) for a process with the environment variable
+#: ``KERASIMGCLS_<NAME>`` in capitals, e.g. ``KERASIMGCLS_MAX_IMAGE_SIDE=16384``.
+DEFAULT_LIMITS: dict[str, int] = {
+    # image_size=(height, width) a loader resizes to, and a model's input side.
+    "max_image_side": 8192,
+    # Pixels of one decoded image file (a decompression bomb is refused before
+    # it is decoded); 8192 x 8192.
+    "max_image_pixels": 8192 * 8192,
+    # Bytes of one image file; larger files are not read.
+    "max_image_file_bytes": 256 << 20,
+    # Classes of one dataset (ImageNet-21k has 21,841).
+    "max_classes": 100_000,
+    # What extracting one dataset archive may produce.
+    "max_archive_members": 10_000,
+    "max_archive_bytes": 2 << 30,
+    "max_archive_member_bytes": 1 << 30,
+    # Bytes of one dataset file (a CIFAR batch pickle, an IDX file after gunzip,
+    # an .npz member).
+    "max_data_file_bytes": 1 << 30,
+}
+
+
+def limit(name: str) -> int:
+    """Return the bound ``name`` of :data:`DEFAULT_LIMITS`, or its environment override.
+
+    Raises:
+        KeyError: If ``name`` is not a known bound.
+        ValueError: If ``KERASIMGCLS_<NAME>`` is set but not a positive integer.
+    """
+    default = DEFAULT_LIMITS[name]
+    variable = f"KERASIMGCLS_{name.upper()}"
+    text = os.environ.get(variable)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"the environment variable {variable} must be a positive integer; "
+            f"received {variable}={text!r}"
+        )
+    return value
+
+
+def check_within_limit(value: int, name: str, bound: str) -> int:
+    """Return ``value`` if it is at most :func:`limit` ``(bound)``.
+
+    Raises:
+        ValueError: If it is larger; the message names ``name``, the bound and the
+            environment variable that raises it.
+    """
+    maximum = limit(bound)
+    if value > maximum:
+        raise ValueError(
+            f"{name} must be at most {maximum:,}; received {name}={value!r}. If "
+            f"this is intended, raise the bound with KERASIMGCLS_{bound.upper()}"
+        )
+    return value
+
+
+def check_image_size(value: object, name: str = "image_size") -> tuple[int, int]:
+    """Return ``value`` as ``(height, width)`` of positive ints within the side bound.
+
+    Raises:
+        TypeError: If ``value`` is neither an integer nor a pair of integers.
+        ValueError: If a side is not positive or above ``max_image_side``.
+    """
+    height, width = check_int_pair(value, name)
+    check_within_limit(max(height, width), f"each side of {name}", "max_image_side")
+    return height, width
+
+
+def check_num_classes(count: int, name: str = "class_names") -> int:
+    """Return ``count`` if it is at most the ``max_classes`` bound.
+
+    Raises:
+        ValueError: If there are more classes than the bound allows.
+    """
+    return check_within_limit(count, f"the number of classes ({name})", "max_classes")
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """Return ``value`` if it is an integer in ``[0, 2**32)`` (NumPy's seed range).
+
+    Raises:
+        TypeError: If ``value`` is not an integer (``bool`` is rejected too).
+        ValueError: If it is negative or too large.
+    """
+    seed = check_positive_int(value, name, allow_zero=True)
+    if seed >= 2**32:
+        raise ValueError(f"{name} must be below 2**32; received {name}={value!r}")
+    return seed
+
+
+def check_memory_for(shape: Sequence[int], what: str) -> None:
+    """Refuse to allocate a uint8 array of ``shape`` larger than this machine's memory.
+
+    Raises:
+        ValueError: If the array would need more bytes than the physical memory;
+            the message names ``what`` and the size.
+    """
+    needed = 1
+    for side in shape:
+        needed *= int(side)
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return
+    if physical > 0 and needed > physical:
+        raise ValueError(
+            f"{what} of shape {tuple(int(s) for s in shape)} would need "
+            f"{needed / 2**30:.1f} GiB, more than this machine's "
+            f"{physical / 2**30:.1f} GiB of memory; use a smaller image_size or "
+            "fewer images"
+        )
+
+
+def check_class_names(names: Any, name: str = "class_names") -> tuple[str, ...]:
+    """Return ``names`` as a tuple of printable, non-empty, unique strings.
+
+    Class names go into ``run.json``, the saved model, CSV files and the terminal,
+    so each must be a ``str`` without control characters (a terminal escape code
+    in a folder name would otherwise be printed raw).
+
+    Raises:
+        TypeError: If ``names`` is a string or not a sequence, or an entry is not
+            a string.
+        ValueError: If an entry is empty or holds control characters or text
+            that is not valid Unicode, or there are more than ``max_classes``.
+    """
+    if isinstance(names, str | bytes) or not isinstance(names, Sequence):
+        raise TypeError(
+            f"{name} must be a sequence of strings; received {name}={names!r:.80}"
+        )
+    check_num_classes(len(names), name)
+    checked = []
+    for index, entry in enumerate(names):
+        if not isinstance(entry, str):
+            raise TypeError(
+                f"{name} must hold strings; received {name}[{index}]={entry!r:.80} "
+                f"of type {type(entry).__name__}"
+            )
+        if not entry:
+            raise ValueError(f"{name}[{index}] is an empty string")
+        if any(_is_control(char) for char in entry):
+            raise ValueError(
+                f"{name}[{index}]={entry!r} holds control characters or bytes that "
+                "are not valid UTF-8; rename it"
+            )
+        checked.append(str(entry))
+    return tuple(checked)
+
+
+def _is_control(char: str) -> bool:
+    # C0 and C1 controls, DEL, and the lone surrogates that stand for undecodable
+    # bytes in a file name.
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000
+
+
+def check_label_values(labels: Any, name: str = "labels") -> Any:
+    """Return ``labels`` unchanged if no entry is a bool or a non-whole number.
+
+    ``np.asarray([True, 0, 1])`` silently becomes ``[1, 0, 1]`` and ``astype`` turns
+    ``0.5`` into ``0``; this check runs before either can happen. Whole floats
+    (``1.0``, as a CSV reader gives) are accepted.
+
+    Raises:
+        TypeError: If a label is a bool, or the labels are neither numbers nor an
+            array of numbers.
+        ValueError: If a label is a non-whole or non-finite number.
+    """
+    array = np.asarray(labels) if not isinstance(labels, np.ndarray) else labels
+    if array.dtype == np.bool_:
+        raise TypeError(
+            f"{name} must be integer class indices, not booleans; received dtype bool"
+        )
+    if array.dtype == object or not isinstance(labels, np.ndarray):
+        flat = labels if isinstance(labels, list | tuple) else array.ravel().tolist()
+        for index, value in enumerate(flat):
+            if isinstance(value, bool | np.bool_):
+                raise TypeError(
+                    f"{name} must be integer class indices, not booleans; received "
+                    f"{name}[{index}]={value!r}"
+                )
+            if isinstance(value, list | tuple | np.ndarray):
+                break  # nested (one-hot or column) labels: check_labels decides
+            if not isinstance(value, numbers.Real):
+                raise TypeError(
+                    f"{name} must hold integer class indices; received "
+                    f"{name}[{index}]={value!r:.80} of type {type(value).__name__}"
+                )
+    if np.issubdtype(array.dtype, np.floating):
+        bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
+        if bad.size:
+            index = int(bad[0])
+            raise ValueError(
+                f"{name} must hold whole class indices; received "
+                f"{name}[{index}]={float(array.ravel()[index])!r}"
+            )
+    return labels

@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._validation import check_labels, check_rate
+from kerasimgcls._validation import (
+    check_class_names,
+    check_label_values,
+    check_labels,
+    check_num_classes,
+    check_rate,
+    check_seed,
+)
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._split import stratified_indices, train_validation_split
 
 __all__ = ["from_arrays", "load_digits"]
 
 
-def _as_uint8_images(images: ArrayLike, name: str) -> NDArray[np.uint8]:
+ValueRange = Literal["auto"] | tuple[float, float]
+
+
+def _check_value_range(value_range: object) -> str:
+    if isinstance(value_range, str) and value_range == "auto":
+        return "auto"
+    if isinstance(value_range, tuple | list) and len(value_range) == 2:
+        if tuple(value_range) == (0, 1):
+            return "unit"
+        if tuple(value_range) == (0, 255):
+            return "uint8"
+    raise ValueError(
+        "value_range must be 'auto', (0, 1) or (0, 255); received "
+        f"value_range={value_range!r}"
+    )
+
+
+def _as_uint8_images(
+    images: ArrayLike, name: str, value_range: str = "auto"
+) -> NDArray[np.uint8]:
     array = np.asarray(images)
     if array.ndim == 3:
         array = array[..., np.newaxis]
@@ -41,12 +67,7 @@ def _as_uint8_images(images: ArrayLike, name: str) -> NDArray[np.uint8]:
                 f"{tuple(int(i) for i in bad)}"
             )
         low, high = float(array.min()), float(array.max())
-        if low < 0.0 or high > 255.0:
-            raise ValueError(
-                f"{name} must hold pixel values in [0, 1] or [0, 255]; received "
-                f"values in [{low}, {high}]"
-            )
-        scale = 255.0 if high <= 1.0 else 1.0
+        scale = _float_scale(name, low, high, value_range)
         return np.rint(array * scale).astype(np.uint8)
     if np.issubdtype(array.dtype, np.integer):
         low, high = int(array.min()), int(array.max())
@@ -59,18 +80,40 @@ def _as_uint8_images(images: ArrayLike, name: str) -> NDArray[np.uint8]:
     raise TypeError(f"{name} must be a numeric array; received dtype {array.dtype}")
 
 
+# Float images whose maximum lies in (1, _AMBIGUOUS_BELOW) fit neither reading:
+# [0, 1] data does not exceed 1, and 0-255 photographs are not that dark. They are
+# refused unless value_range says which they are.
+_AMBIGUOUS_BELOW = 8.0
+
+
+def _float_scale(name: str, low: float, high: float, value_range: str) -> float:
+    """255 for [0, 1] data, 1 for [0, 255] data, decided from the values' range."""
+    ceiling = {"unit": 1.0, "uint8": 255.0}.get(value_range, 255.0)
+    if low < 0.0 or high > ceiling:
+        allowed = "[0, 1] or [0, 255]" if value_range == "auto" else f"[0, {ceiling:g}]"
+        raise ValueError(
+            f"{name} must hold pixel values in {allowed}; received values in "
+            f"[{low}, {high}]"
+        )
+    if value_range == "unit" or (value_range == "auto" and high <= 1.0):
+        return 255.0
+    if value_range == "auto" and high < _AMBIGUOUS_BELOW:
+        raise ValueError(
+            f"{name} holds floats in [{low}, {high}]: too bright for [0, 1] and too "
+            "dark for [0, 255] to tell which is meant; pass value_range=(0, 1) or "
+            "value_range=(0, 255)"
+        )
+    return 1.0
+
+
 def _class_names(
     class_names: Sequence[str] | None, labels: NDArray[np.int64]
 ) -> tuple[str, ...]:
     if class_names is None:
         count = int(labels.max()) + 1 if labels.size else 0
+        check_num_classes(count, "the largest label of y, plus one")
         return tuple(str(i) for i in range(count))
-    if isinstance(class_names, str):
-        raise TypeError(
-            "class_names must be a sequence of strings, not one string; received "
-            f"class_names={class_names!r}"
-        )
-    return tuple(str(c) for c in class_names)
+    return check_class_names(class_names, "class_names")
 
 
 def from_arrays(
@@ -83,12 +126,15 @@ def from_arrays(
     validation_split: float = 0.1,
     seed: int = 0,
     name: str = "arrays",
+    value_range: ValueRange = "auto",
 ) -> ImageDataset:
     """Build an :class:`ImageDataset` from in-memory arrays, checking them first.
 
     Images may be uint8 in [0, 255], other integers in that range, or floats in
-    [0, 1] or [0, 255]; they are stored as uint8. Grayscale images may omit the
-    channel axis.
+    [0, 1] or [0, 255]; they are stored as uint8. Which float range is meant is
+    decided from the values (at most 1: [0, 1]); floats whose maximum is above 1
+    but below 8 fit neither and are refused unless ``value_range`` says. Grayscale
+    images may omit the channel axis.
 
     Args:
         x: Training images, shape ``(n, height, width[, channels])``.
@@ -100,13 +146,18 @@ def from_arrays(
             class, in ``[0, 1)``.
         seed: Seed of the validation split.
         name: Name recorded with runs.
+        value_range: Range of float images: ``"auto"`` (decided from the values),
+            ``(0, 1)`` or ``(0, 255)``. Integer images are always [0, 255].
 
     Returns:
         The dataset.
 
     Raises:
-        ValueError: If shapes, lengths, values (NaN, out of range) or labels are
-            wrong; the message names the argument.
+        ValueError: If shapes, lengths, values (NaN, out of range, an ambiguous
+            float range) or labels (out of range, not whole) are wrong, or
+            ``class_names`` holds an empty or unprintable name; the message names
+            the argument.
+        TypeError: If a label is a bool or a class name is not a string.
 
     Example:
         >>> import numpy as np
@@ -118,8 +169,10 @@ def from_arrays(
         (16, 4)
     """
     validation_split = check_rate(validation_split, "validation_split")
-    images = _as_uint8_images(x, "x")
-    raw_labels = np.asarray(y)
+    seed = check_seed(seed, "seed")
+    scaling = _check_value_range(value_range)
+    images = _as_uint8_images(x, "x", scaling)
+    raw_labels = np.asarray(check_label_values(y, "y"))
     if raw_labels.ndim == 0 or raw_labels.shape[0] != images.shape[0]:
         raise ValueError(
             f"x and y must have the same length; received {images.shape[0]} images "
@@ -135,8 +188,10 @@ def from_arrays(
     if (x_test is None) != (y_test is None):
         raise ValueError("x_test and y_test must be given together")
     if x_test is not None:
-        test_images = _as_uint8_images(x_test, "x_test")
-        test_labels = check_labels(y_test, len(names), "y_test")
+        test_images = _as_uint8_images(x_test, "x_test", scaling)
+        test_labels = check_labels(
+            check_label_values(y_test, "y_test"), len(names), "y_test"
+        )
         if test_images.shape[0] != test_labels.shape[0]:
             raise ValueError(
                 f"x_test and y_test must have the same length; received "
@@ -186,6 +241,7 @@ def load_digits(
     from sklearn.datasets import load_digits as sklearn_load_digits
 
     validation_split = check_rate(validation_split, "validation_split")
+    seed = check_seed(seed, "seed")
     test_split = check_rate(test_split, "test_split")
     bunch: Any = sklearn_load_digits()
     images = np.rint(np.asarray(bunch.images) * (255.0 / 16.0)).astype(np.uint8)

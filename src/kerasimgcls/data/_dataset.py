@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from kerasimgcls._validation import check_class_names, check_label_values
+
 __all__ = ["ImageDataset", "Split"]
 
 
@@ -33,7 +35,10 @@ class Split:
 
     def __post_init__(self) -> None:
         images = np.asarray(self.images)
-        labels = np.asarray(self.labels)
+        labels = self.labels
+        if not (isinstance(labels, np.ndarray) and labels.dtype.kind in "iu"):
+            labels = check_label_values(labels, "labels")
+        labels = np.asarray(labels)
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(
                 "images must be a uint8 array of shape (n, height, width, channels); "
@@ -96,7 +101,7 @@ class ImageDataset:
     _fingerprint: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+        object.__setattr__(self, "class_names", check_class_names(self.class_names))
         if len(set(self.class_names)) != len(self.class_names):
             raise ValueError(f"class_names must be unique; received {self.class_names}")
         for split_name, split in self.splits().items():

@@ -8,6 +8,7 @@ fully and shrinking it afterwards.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from collections import deque
@@ -20,7 +21,11 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from kerasimgcls._io import read_regular_file
+from kerasimgcls._validation import check_class_names, limit
+
 __all__ = [
+    "DECODED_FORMATS",
     "IMAGE_EXTENSIONS",
     "ColorMode",
     "DecodeResult",
@@ -69,23 +74,33 @@ def _sorted_entries(path: str) -> list[os.DirEntry[str]]:
         return sorted(entries, key=lambda entry: entry.name)
 
 
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a symbolic link loop: not a folder (reported as a bad file)
+        return False
+
+
 def scan_folder(root: Path, class_names: Sequence[str] | None = None) -> FolderScan:
     """List the image files of ``root``, one sub-folder per class.
 
     Files directly in ``root`` and files with other extensions are recorded as
     skipped; hidden folders are ignored. Sub-folders of a class folder are searched
-    too (their images belong to the class).
+    too (their images belong to the class); each folder is searched once, so a
+    symbolic link back to a parent cannot make the search endless. An image name
+    that is a dangling link or a link loop is listed (decoding reports it).
 
     Raises:
-        ValueError: If ``root`` has no class sub-folder, or ``class_names`` names a
-            folder that does not exist.
+        ValueError: If ``root`` has no class sub-folder, ``class_names`` names a
+            folder that does not exist, or a class folder's name is not printable
+            UTF-8 text.
     """
     top = _sorted_entries(str(root))
-    folders = [e.name for e in top if e.is_dir() and not e.name.startswith(".")]
+    folders = [e.name for e in top if _is_dir(e) and not e.name.startswith(".")]
     scan = _Collector()
-    scan.skipped.extend(e.path for e in top if not e.is_dir())
+    scan.skipped.extend(e.path for e in top if not _is_dir(e))
     if class_names is None:
-        names = tuple(folders)
+        names = check_class_names(folders, f"the class folders of {str(root)!r}")
     else:
         names = tuple(str(name) for name in class_names)
         missing = [name for name in names if name not in folders]
@@ -124,21 +139,37 @@ class _Collector:
         self.labels: list[int] = []
         self.stats: list[tuple[int, int]] = []
         self.skipped: list[str] = []
+        self.visited: set[tuple[int, int]] = set()
 
     def collect(self, folder: str, relative: str, label: int) -> None:
+        try:
+            info = os.stat(folder)
+        except OSError:
+            return
+        if (info.st_dev, info.st_ino) in self.visited:
+            self.skipped.append(folder)  # searched already (a link to it)
+            return
+        self.visited.add((info.st_dev, info.st_ino))
         for entry in _sorted_entries(folder):
             name = entry.name
-            if entry.is_dir():
+            if _is_dir(entry):
                 if not name.startswith("."):
                     self.collect(entry.path, f"{relative}/{name}", label)
             elif name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."):
-                info = entry.stat()
                 self.files.append(entry.path)
                 self.relative.append(f"{relative}/{name}")
                 self.labels.append(label)
-                self.stats.append((int(info.st_size), int(info.st_mtime_ns)))
+                self.stats.append(_file_stats(entry))
             else:
                 self.skipped.append(entry.path)
+
+
+def _file_stats(entry: os.DirEntry[str]) -> tuple[int, int]:
+    try:
+        info = entry.stat()
+    except OSError:  # a dangling link or a link loop: the link's own stats
+        info = entry.stat(follow_symlinks=False)
+    return (int(info.st_size), int(info.st_mtime_ns))
 
 
 @dataclass(frozen=True)
@@ -160,22 +191,30 @@ class DecodeResult:
     file_format: str | None = None
 
 
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
 def _to_mode(image: Any, color_mode: str) -> Any:
     from PIL import Image
 
     target = _PIL_MODES[color_mode]
     if image.mode == target:
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # Pillow clips 16-bit values when converting to "L"; scale them instead.
-        wide = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if wide.max() > 255 else 255.0
-        image = Image.fromarray(np.rint(wide * (255.0 / peak)).astype(np.uint8), "L")
-    elif image.mode == "P" and "transparency" in image.info:
+    if image.mode in _SIXTEEN_BIT_MODES:
+        # A 16-bit grayscale PNG: Pillow clips such values when converting to "L";
+        # scale 0-65535 to 0-255 instead (v / 257, exactly how Pillow reduces a
+        # 16-bit RGB PNG, which it opens as "RGB").
+        wide = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+        image = Image.fromarray(np.rint(wide / 257.0).astype(np.uint8), "L")
+    elif image.mode == "PA" or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
     return image if image.mode == target else image.convert(target)
 
 
+# The only formats ever decoded, whatever a file's name or content: raster
+# formats Pillow decodes itself. Never EPS/PS (Pillow runs Ghostscript on them)
+# or any other plugin that hands the file to another program.
+DECODED_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
 _FORMAT_BY_EXTENSION = {
     ".bmp": "BMP",
     ".gif": "GIF",
@@ -183,20 +222,32 @@ _FORMAT_BY_EXTENSION = {
     ".jpg": "JPEG",
     ".png": "PNG",
 }
+# EXIF orientations 5-8 swap width and height.
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSING = (5, 6, 7, 8)
 
 
 def _open(data: bytes, path: str) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     # Telling Pillow the format skips probing every plugin: twice as fast to open.
-    # A file whose content does not match its extension is still opened.
+    # A file whose content does not match its extension is still opened, but only
+    # as one of DECODED_FORMATS.
     hint = _FORMAT_BY_EXTENSION.get(os.path.splitext(path)[1].lower())
     if hint is not None:
         try:
             return Image.open(io.BytesIO(data), formats=[hint])
         except UnidentifiedImageError:
             pass
-    return Image.open(io.BytesIO(data))
+    return Image.open(io.BytesIO(data), formats=list(DECODED_FORMATS))
+
+
+def _orientation(image: Any) -> int:
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a malformed EXIF block: keep the pixels as stored
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def decode_file(
@@ -205,48 +256,121 @@ def decode_file(
     color_mode: str = "rgb",
     image_size: tuple[int, int] | None = None,
     interpolation: str = "bilinear",
+    max_pixels: int | None = None,
+    max_bytes: int | None = None,
 ) -> DecodeResult:
     """Decode one image file to uint8 pixels with the requested channels and size.
 
-    Never raises for a bad file: the failure is returned as ``DecodeResult.error``.
-    """
-    from PIL import Image, UnidentifiedImageError
+    The one decoder of the library: the folder loader, the folder checker,
+    ``predict`` and ``explain`` all read images through it, so a file gives the
+    same pixels at training and at prediction. What it guarantees:
 
+    - only regular files are read (a FIFO, a device or a symbolic link to one is
+      refused without blocking), at most ``max_bytes`` of them;
+    - only PNG, JPEG, BMP and GIF are decoded (:data:`DECODED_FORMATS`), whatever
+      the extension says; nothing is handed to another program;
+    - an image with more than ``max_pixels`` pixels is refused from its header,
+      before its pixels are decoded (decompression bombs);
+    - 16-bit grayscale is scaled to 8 bits (``v / 257``), not clipped; CMYK,
+      palette (with transparency), ``LA``, ``PA`` and ``1`` images are converted
+      by Pillow to ``color_mode`` (alpha dropped for ``"rgb"``); the EXIF
+      orientation is applied, so the pixels are upright as a viewer shows them;
+    - it never raises for a bad file: the failure is ``DecodeResult.error``.
+
+    Args:
+        path: The file.
+        color_mode: ``"rgb"``, ``"grayscale"`` or ``"rgba"``.
+        image_size: ``(height, width)`` to resize to, or ``None`` to keep the size.
+        interpolation: Pillow resampling filter name for ``image_size``.
+        max_pixels: Largest ``height * width`` decoded; default: the
+            ``max_image_pixels`` bound (``KERASIMGCLS_MAX_IMAGE_PIXELS``).
+        max_bytes: Largest file read; default: the ``max_image_file_bytes`` bound.
+
+    Returns:
+        The pixels (uint8 ``(height, width, channels)``) or the reason for failure.
+    """
     path = os.fspath(path)
+    pixel_bound = limit("max_image_pixels") if max_pixels is None else max_pixels
+    byte_bound = limit("max_image_file_bytes") if max_bytes is None else max_bytes
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        if not data:
-            return DecodeResult(None, "empty file (0 bytes)")
-        fast = _decode_small_jpeg(data, color_mode, image_size)
+        data = read_regular_file(path, max_bytes=byte_bound, what="image file")
+    except OSError as err:
+        return DecodeResult(None, _os_reason(err))
+    if not data:
+        return DecodeResult(None, "empty file (0 bytes)")
+    try:
+        fast = _decode_small_jpeg(data, color_mode, image_size, pixel_bound)
         if fast is not None:
             return fast
-        with _open(data, path) as image:
-            file_format = image.format
-            original_mode = image.mode
-            original_size = (int(image.height), int(image.width))
-            if image_size is not None and file_format == "JPEG":
-                image.draft(_PIL_MODES[color_mode], (image_size[1], image_size[0]))
-            image.load()
-            converted = _to_mode(image, color_mode)
-            if image_size is not None and converted.size != (
-                image_size[1],
-                image_size[0],
-            ):
-                resample = getattr(Image.Resampling, interpolation.upper())
-                converted = converted.resize((image_size[1], image_size[0]), resample)
-            width, height = converted.size
-            # tobytes + frombuffer is much faster than np.asarray(image) here.
-            pixels = np.frombuffer(converted.tobytes(), dtype=np.uint8).reshape(
-                height, width, len(converted.getbands())
+        return _decode_with_pillow(
+            data, path, color_mode, image_size, interpolation, pixel_bound
+        )
+    except MemoryError:
+        return DecodeResult(None, "not enough memory to decode it")
+    except Exception as err:  # any decoder failure on crafted input is a bad file
+        return DecodeResult(None, _decoder_reason(err))
+
+
+def _os_reason(err: OSError) -> str:
+    reasons = {
+        errno.ELOOP: "a symbolic link loop",
+        errno.ENOENT: "a dangling symbolic link, or the file was removed",
+        errno.EACCES: "permission denied",
+    }
+    return reasons.get(err.errno or 0, err.strerror or str(err))
+
+
+def _decoder_reason(err: Exception) -> str:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(err, UnidentifiedImageError):
+        return (
+            "not a PNG, JPEG, BMP or GIF image (wrong extension, corrupt, or "
+            "another format)"
+        )
+    text = str(err).splitlines()[0] if str(err) else ""
+    return text or type(err).__name__
+
+
+def _decode_with_pillow(
+    data: bytes,
+    path: str,
+    color_mode: str,
+    image_size: tuple[int, int] | None,
+    interpolation: str,
+    max_pixels: int,
+) -> DecodeResult:
+    from PIL import Image, ImageOps
+
+    with _open(data, path) as image:
+        file_format = image.format
+        original_mode = image.mode
+        height, width = int(image.height), int(image.width)
+        if height * width > max_pixels:
+            return DecodeResult(
+                None,
+                f"{width}x{height} pixels, more than the {max_pixels:,} allowed "
+                "(a decompression bomb?); raise KERASIMGCLS_MAX_IMAGE_PIXELS if "
+                "the image is genuine",
             )
-    except UnidentifiedImageError:
-        reason = "not an image Pillow can identify (wrong extension or corrupt)"
-        return DecodeResult(None, reason)
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        return DecodeResult(None, str(err) or type(err).__name__)
-    except Image.DecompressionBombError as err:  # pragma: no cover - huge files
-        return DecodeResult(None, str(err))
+        orientation = _orientation(image)
+        if image_size is not None and file_format == "JPEG":
+            target = (image_size[1], image_size[0])
+            if orientation in _TRANSPOSING:
+                target = (image_size[0], image_size[1])
+            image.draft(_PIL_MODES[color_mode], target)
+        image.load()
+        upright = ImageOps.exif_transpose(image) if orientation != 1 else image
+        original_size = (int(upright.height), int(upright.width))
+        converted = _to_mode(upright, color_mode)
+        if image_size is not None and converted.size != (image_size[1], image_size[0]):
+            resample = getattr(Image.Resampling, interpolation.upper())
+            converted = converted.resize((image_size[1], image_size[0]), resample)
+        out_width, out_height = converted.size
+        # tobytes + frombuffer is much faster than np.asarray(image) here.
+        pixels = np.frombuffer(converted.tobytes(), dtype=np.uint8).reshape(
+            out_height, out_width, len(converted.getbands())
+        )
     return DecodeResult(pixels, None, original_size, original_mode, file_format)
 
 
@@ -255,7 +379,11 @@ _JPEG_MODES = {1: "L", 3: "RGB"}
 
 
 def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
-    """``(height, width, components)`` from a JPEG's frame header, or ``None``."""
+    """``(height, width, components)`` from a JPEG's frame header, or ``None``.
+
+    ``None`` also for a JPEG with an EXIF block (it may rotate the image), which
+    the normal path handles.
+    """
     if not data.startswith(b"\xff\xd8"):
         return None
     index, end = 2, len(data) - 10
@@ -271,7 +399,9 @@ def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
             height = (data[index + 5] << 8) | data[index + 6]
             width = (data[index + 7] << 8) | data[index + 8]
             return height, width, data[index + 9]
-        elif marker == 0xDA:  # start of scan before any frame header
+        elif marker == 0xDA or (  # scan before any frame header, or EXIF
+            marker == 0xE1 and data[index + 4 : index + 8] == b"Exif"
+        ):
             return None
         else:
             index += 2 + ((data[index + 2] << 8) | data[index + 3])
@@ -279,7 +409,7 @@ def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
 
 
 def _decode_small_jpeg(
-    data: bytes, color_mode: str, image_size: tuple[int, int] | None
+    data: bytes, color_mode: str, image_size: tuple[int, int] | None, max_pixels: int
 ) -> DecodeResult | None:
     """Decode a plain 8-bit RGB or grayscale JPEG with Pillow's decoder, directly.
 
@@ -298,8 +428,8 @@ def _decode_small_jpeg(
     mode = _JPEG_MODES.get(components)
     if mode is None or height == 0 or width == 0:
         return None
-    if Image.MAX_IMAGE_PIXELS and height * width > Image.MAX_IMAGE_PIXELS:
-        return None  # the normal path applies Pillow's decompression-bomb check
+    if height * width > max_pixels:
+        return None  # the normal path refuses it with the reason
     if image_size is not None and image_size != (height, width):
         return None
     try:

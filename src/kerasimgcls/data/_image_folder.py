@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -21,10 +22,12 @@ from numpy.typing import NDArray
 from kerasimgcls._io import atomic_path, write_json_atomic
 from kerasimgcls._validation import (
     check_choice,
-    check_int_pair,
+    check_image_size,
+    check_memory_for,
     check_path_exists,
     check_positive_int,
     check_rate,
+    check_seed,
 )
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._files import (
@@ -146,6 +149,7 @@ def load_image_folder(
         image_size, color_mode, interpolation, on_error, cache, workers
     )
     validation_split = check_rate(validation_split, "validation_split")
+    seed = check_seed(seed, "seed")
     layout = split_layout(root)
     train = _load_split(layout.get("train", root), class_names, options)
     names = train.class_names
@@ -235,7 +239,7 @@ def _check_options(
     cache: object,
     workers: object,
 ) -> _Options:
-    size = None if image_size is None else check_int_pair(image_size, "image_size")
+    size = None if image_size is None else check_image_size(image_size, "image_size")
     check_choice(color_mode, "color_mode", tuple(CHANNELS))
     check_choice(interpolation, "interpolation", _INTERPOLATIONS)
     check_choice(on_error, "on_error", ("raise", "skip"))
@@ -294,7 +298,11 @@ def _load_split(
         )
     key = _content_key(scan, options)
     cache_stem = _cache_stem(scan.root, options)
-    cached = _read_cache(cache_stem, key) if cache_stem is not None else None
+    cached = (
+        _read_cache(cache_stem, key, len(scan.class_names))
+        if cache_stem is not None
+        else None
+    )
     if cached is not None:
         images, labels, failed = cached
         logger.info("loaded %d images of %s from the cache", len(labels), root)
@@ -320,7 +328,22 @@ def _load_split(
         )
     if images.shape[0] == 0:
         raise ValueError(f"no image in {str(root)!r} could be decoded")
+    _warn_empty_classes(root, scan.class_names, labels)
     return _Loaded(images, labels, scan.class_names)
+
+
+def _warn_empty_classes(
+    root: Path, class_names: tuple[str, ...], labels: NDArray[np.int64]
+) -> None:
+    counts = np.bincount(labels, minlength=len(class_names))
+    empty = [name for name, count in zip(class_names, counts, strict=True) if not count]
+    if empty:
+        warnings.warn(
+            f"class folder(s) {empty} of {str(root)!r} have no (decodable) image; "
+            "they stay classes of the dataset with 0 images. Add images, or pass "
+            "class_names=[...] without them to leave them out.",
+            stacklevel=4,
+        )
 
 
 def _decode_folder(
@@ -357,6 +380,7 @@ def _decode_folder(
         failed = [scan.relative[i] for i in sorted(failures)]
         return np.zeros((0, height, width, channels), np.uint8), scan.labels[:0], failed
     assert result.image is not None
+    check_memory_for((count, *result.image.shape), f"the images of {str(scan.root)!r}")
     images = np.empty((count, *result.image.shape), dtype=np.uint8)
     images[first] = result.image
     good[first] = True
@@ -459,7 +483,8 @@ def _content_key(scan: FolderScan, options: _Options) -> str:
             scan.relative, scan.labels.tolist(), scan.stats, strict=True
         )
     ]
-    digest.update("".join(lines).encode())
+    # File names that are not UTF-8 arrive as surrogate escapes; keep their bytes.
+    digest.update("".join(lines).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -469,7 +494,8 @@ def _cache_stem(root: Path, options: _Options) -> Path | None:
         return None
     resolved = root.resolve()
     identity = f"{resolved}\x1f{_options_text(options)}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = digest[:20]
     return options.cache_dir / "image_folders" / f"{resolved.name}-{digest}"
 
 
@@ -481,14 +507,18 @@ def _cache_stem(root: Path, options: _Options) -> Path | None:
 
 
 def _read_cache(
-    stem: Path, key: str
+    stem: Path, key: str, num_classes: int
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64], list[str]] | None:
     index_file = stem.with_suffix(".json")
     try:
         index = json.loads(index_file.read_text(encoding="utf-8"))
         if index.get("key") != key:
             return None
-        images = np.load(stem.parent / index["images"], mmap_mode="r")
+        images_file = _images_file_of(stem, index)
+        if images_file is None:
+            logger.warning("ignoring cache %s: it names an unexpected file", index_file)
+            return None
+        images = np.load(images_file, mmap_mode="r")
         labels = np.asarray(index["labels"], dtype=np.int64)
         failed = [str(item) for item in index["failed"]]
     except FileNotFoundError:
@@ -496,7 +526,12 @@ def _read_cache(
     except (OSError, ValueError, KeyError, TypeError) as err:
         logger.warning("ignoring unreadable cache %s: %s", index_file, err)
         return None
-    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
+    if (
+        images.dtype != np.uint8
+        or images.ndim != 4
+        or len(images) != len(labels)
+        or (labels.size and (labels.min() < 0 or labels.max() >= num_classes))
+    ):
         logger.warning("ignoring inconsistent cache %s", index_file)
         return None
     return images, labels, failed
@@ -537,6 +572,24 @@ def _write_cache(
 def _previous_images_file(stem: Path) -> Path | None:
     try:
         index = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-        return stem.parent / str(index["images"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
+    return _images_file_of(stem, index)
+
+
+def _images_file_of(stem: Path, index: object) -> Path | None:
+    """The pixel file an index names, if it is one this cache writes for ``stem``.
+
+    The name is read from a file anyone may edit, so it must be exactly
+    ``<stem>-<16 hex digits>.npy`` beside the index: never a path elsewhere
+    (``../../victim``), which the next cache rewrite would otherwise delete.
+    """
+    name = index.get("images") if isinstance(index, dict) else None
+    if not isinstance(name, str) or not _IMAGES_FILE.fullmatch(name):
+        return None
+    if not name.startswith(f"{stem.name}-") or len(name) != len(stem.name) + 21:
+        return None
+    return stem.parent / name
+
+
+_IMAGES_FILE = re.compile(r"[^/\\\x00]+-[0-9a-f]{16}\.npy")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from kerasimgcls._validation import check_rate
+from kerasimgcls._validation import check_rate, check_seed
 from kerasimgcls.data._dataset import Split
 
 __all__ = ["stratified_indices", "train_validation_split"]
@@ -20,7 +20,7 @@ def stratified_indices(
     (at least one when the class has two or more and ``fraction > 0``). The result
     depends only on the labels, ``fraction`` and ``seed``; both parts are sorted.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "seed"))
     held: list[NDArray[np.int64]] = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)

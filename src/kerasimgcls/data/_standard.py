@@ -8,14 +8,21 @@ allow-list unpickler, never with :func:`pickle.load`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
+import io
+import json
 import logging
+import math
 import os
 import shutil
 import socket
 import tarfile
 import tempfile
 import urllib.parse
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +31,21 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from kerasimgcls._validation import check_choice, check_path_exists, check_rate
+from kerasimgcls._io import (
+    file_lock,
+    no_space_error,
+    open_regular_file,
+    read_regular_file,
+    write_json_atomic,
+)
+from kerasimgcls._validation import (
+    check_choice,
+    check_class_names,
+    check_path_exists,
+    check_rate,
+    check_seed,
+    limit,
+)
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._safe_pickle import safe_load
 from kerasimgcls.data._split import train_validation_split
@@ -185,6 +206,7 @@ def load_cifar10(
         ((32, 32, 3), 45000, 10000)
     """
     validation_split = check_rate(validation_split, "validation_split")
+    seed = check_seed(seed, "seed")
     location = _locate(_CIFAR10, data_dir, download)
     if location.is_dir() and _is_image_folder(location):
         return _from_image_folder(location, CIFAR10_CLASSES, validation_split, seed)
@@ -242,6 +264,7 @@ def load_cifar100(
     """
     check_choice(label_mode, "label_mode", ("fine", "coarse"))
     validation_split = check_rate(validation_split, "validation_split")
+    seed = check_seed(seed, "seed")
     location = _locate(_CIFAR100, data_dir, download)
     if location.is_dir() and _is_image_folder(location):
         return _from_image_folder(location, None, validation_split, seed)
@@ -291,6 +314,7 @@ def load_mnist(
         (28, 28, 1)
     """
     validation_split = check_rate(validation_split, "validation_split")
+    seed = check_seed(seed, "seed")
     names = tuple(str(i) for i in range(10))
     location = _locate(_MNIST, data_dir, download)
     return _load_mnist_like(location, names, "mnist", validation_split, seed)
@@ -332,6 +356,7 @@ def load_fashion_mnist(
         'T-shirt/top'
     """
     validation_split = check_rate(validation_split, "validation_split")
+    seed = check_seed(seed, "seed")
     location = _locate(_FASHION, data_dir, download)
     return _load_mnist_like(
         location, FASHION_MNIST_CLASSES, "fashion_mnist", validation_split, seed
@@ -445,42 +470,40 @@ def _batches_folder(location: Path, source: _Source) -> Path:
     return _extract_once(location, source)
 
 
+# Written into an extraction folder last: the folder is complete and came from
+# the archive of this size and modification time. A folder without it (an
+# interrupted or older extraction) or with another archive's is extracted again.
+_EXTRACTED_MARKER = ".kerasimgcls-extracted.json"
+
+
 def _extract_once(archive: Path, source: _Source) -> Path:
-    """Extract ``archive`` beside itself (or in the user cache) unless already done."""
+    """Extract ``archive`` beside itself (or in the user cache) unless already done.
+
+    The extraction is verified (bounded, complete, marker last) and replaced when
+    the archive changes; concurrent loaders take turns on a lock file, so the
+    second one finds the first one's extraction.
+    """
     from kerasimgcls.data._image_folder import default_cache_dir
 
     stem = archive.name.split(".")[0]
+    identity = _archive_identity(archive)
     targets = [
         archive.parent / f"{stem}_extracted",
         default_cache_dir() / f"{stem}_extracted",
     ]
     for target in targets:
-        if (target / source.folder).is_dir():
+        if _is_current(target, identity, source):
             return target / source.folder
     for target in targets:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=target.parent))
-        except OSError:
-            continue
-        try:
-            with tarfile.open(archive) as handle:
-                # The "data" filter refuses absolute paths, "..", links leaving the
-                # folder and device files: a crafted archive cannot write elsewhere.
-                handle.extractall(staging, filter="data")
-            if not (staging / source.folder).is_dir():
-                raise ValueError(
-                    f"{str(archive)!r} does not contain the folder {source.folder}/; "
-                    f"is it the official {source.archive}?"
-                )
-            os.replace(staging, target)
-        except tarfile.TarError as err:
-            raise ValueError(
-                f"cannot extract {str(archive)!r}: {err}. Is it the official "
-                f"{source.archive}? Download it again."
-            ) from err
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.ExitStack() as stack:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                lock = target.parent / f".{stem}.extract.lock"
+                stack.enter_context(file_lock(lock, blocking=True))
+            except OSError:
+                continue
+            if not _is_current(target, identity, source):
+                _extract_into(archive, target, identity, source)
         logger.info("extracted %s to %s", archive, target)
         return target / source.folder
     raise PermissionError(
@@ -490,13 +513,140 @@ def _extract_once(archive: Path, source: _Source) -> Path:
     )
 
 
+def _archive_identity(archive: Path) -> dict[str, Any]:
+    info = archive.stat()
+    return {
+        "archive": archive.name,
+        "size": int(info.st_size),
+        "mtime_ns": int(info.st_mtime_ns),
+    }
+
+
+def _is_current(target: Path, identity: dict[str, Any], source: _Source) -> bool:
+    try:
+        marker = json.loads((target / _EXTRACTED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return marker == identity and (target / source.folder).is_dir()
+
+
+def _extract_into(
+    archive: Path, target: Path, identity: dict[str, Any], source: _Source
+) -> None:
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    )
+    try:
+        _extract_checked(archive, staging, source)
+        if not (staging / source.folder).is_dir():
+            raise ValueError(
+                f"{str(archive)!r} does not contain the folder {source.folder}/; "
+                f"is it the official {source.archive}?"
+            )
+        write_json_atomic(staging / _EXTRACTED_MARKER, identity)
+        if target.exists():
+            _remove_stale_extraction(target, source)
+        os.replace(staging, target)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space_error(err, target) from err
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale_extraction(target: Path, source: _Source) -> None:
+    """Delete an earlier extraction, but only one that is recognisably ours."""
+    entries = {entry.name for entry in target.iterdir()}
+    if (
+        not target.is_dir()
+        or target.is_symlink()
+        or not entries
+        <= {
+            source.folder,
+            _EXTRACTED_MARKER,
+        }
+    ):
+        raise ValueError(
+            f"{str(target)!r} holds an outdated or incomplete extraction together "
+            f"with other files ({sorted(entries)[:5]}); remove it, or move the "
+            "other files out, and load again"
+        )
+    logger.info("replacing the outdated extraction %s", target)
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.replace(target, trash / "stale")
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _extract_checked(archive: Path, staging: Path, source: _Source) -> None:
+    """Extract the members of ``archive`` under ``source.folder``, within the bounds."""
+    max_members = limit("max_archive_members")
+    max_total = limit("max_archive_bytes")
+    max_member = limit("max_archive_member_bytes")
+    try:
+        fd, _ = open_regular_file(archive, max_bytes=max_total, what="archive")
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise ValueError(f"cannot read {str(archive)!r}: {err.strerror}") from err
+    fix = (
+        f"Is it the official {source.archive}? Download it again, or raise the "
+        "bound with the environment variable named"
+    )
+    try:
+        with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw) as handle:
+            members = []
+            total = 0
+            for count, member in enumerate(handle, start=1):
+                if count > max_members:
+                    raise ValueError(
+                        f"{str(archive)!r} has more than {max_members:,} members. "
+                        f"{fix} (KERASIMGCLS_MAX_ARCHIVE_MEMBERS)."
+                    )
+                if member.size > max_member:
+                    raise ValueError(
+                        f"{str(archive)!r}: member {member.name!r} unpacks to "
+                        f"{member.size:,} bytes, more than the {max_member:,} "
+                        f"allowed. {fix} (KERASIMGCLS_MAX_ARCHIVE_MEMBER_BYTES)."
+                    )
+                total += member.size
+                if total > max_total:
+                    raise ValueError(
+                        f"{str(archive)!r} unpacks to more than {max_total:,} bytes. "
+                        f"{fix} (KERASIMGCLS_MAX_ARCHIVE_BYTES)."
+                    )
+                top = member.name.lstrip("./").split("/", 1)[0]
+                if top == source.folder and (member.isfile() or member.isdir()):
+                    members.append(member)
+            # The "data" filter refuses absolute paths, "..", links leaving the
+            # folder and device files: a crafted archive cannot write elsewhere.
+            handle.extractall(staging, members=members, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise ValueError(
+            f"cannot extract {str(archive)!r} (truncated or not a tar archive): "
+            f"{err or type(err).__name__}. {fix.split('?')[0]}? Download it again."
+        ) from err
+
+
 # --- reading the files -------------------------------------------------------------
+
+
+def _read_data_file(path: Path) -> bytes:
+    """The bytes of a dataset file: a regular file within ``max_data_file_bytes``."""
+    try:
+        return read_regular_file(
+            path, max_bytes=limit("max_data_file_bytes"), what="dataset file"
+        )
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise ValueError(f"cannot read {str(path)!r}: {err.strerror or err}") from err
 
 
 def _read_pickle(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"missing CIFAR file {str(path)!r}")
-    return safe_load(path.read_bytes(), str(path))
+    return safe_load(_read_data_file(path), str(path))
 
 
 def _names(meta: Any, key: bytes, path: Path, count: int) -> tuple[str, ...]:
@@ -505,7 +655,50 @@ def _names(meta: Any, key: bytes, path: Path, count: int) -> tuple[str, ...]:
         raise ValueError(
             f"{str(path)!r} must hold a list of {count} class names under {key!r}"
         )
-    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+    names = []
+    for index, name in enumerate(raw):
+        try:
+            text = name.decode("utf-8") if isinstance(name, bytes) else name
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{str(path)!r}: class name {index} is not UTF-8 text: {name!r:.60}"
+            ) from err
+        if not isinstance(text, str):
+            raise ValueError(
+                f"{str(path)!r}: class names must be strings; found "
+                f"{type(name).__name__} at index {index}"
+            )
+        names.append(text)
+    return check_class_names(names, f"the class names of {str(path)!r}")
+
+
+def _integer_labels(labels: Any, path: Path, key: str, count: int) -> NDArray[Any]:
+    """``labels`` (a list of ints or a 1-D integer array) as int64, or raise."""
+    if isinstance(labels, list):
+        if not all(type(value) is int for value in labels):
+            raise ValueError(f"{str(path)!r}: {key!r} must be a list of integers")
+        try:
+            array = np.asarray(labels, dtype=np.int64)
+        except OverflowError as err:
+            raise ValueError(f"{str(path)!r}: {key!r} holds huge integers") from err
+    elif isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
+        array = labels.astype(np.int64)
+    else:
+        found = (
+            f"an array of {labels.dtype}"
+            if isinstance(labels, np.ndarray)
+            else type(labels).__name__
+        )
+        raise ValueError(
+            f"{str(path)!r}: {key!r} must be a list or 1-D array of integer labels; "
+            f"found {found}"
+        )
+    if array.ndim != 1 or array.shape[0] != count:
+        raise ValueError(
+            f"{str(path)!r}: {key!r} must hold one label per image ({count}); "
+            f"found shape {array.shape}"
+        )
+    return array
 
 
 def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
@@ -531,15 +724,9 @@ def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
             f"{str(path)!r}: 'data' must have 3072 columns (32x32x3); found "
             f"shape {data.shape}"
         )
-    label_array = np.asarray(labels if labels is not None else [], dtype=object)
-    if label_array.ndim != 1 or label_array.shape[0] != data.shape[0]:
-        raise ValueError(
-            f"{str(path)!r}: {label_key.decode()!r} must hold one label per image "
-            f"({data.shape[0]}); found {label_array.shape}"
-        )
-    if not all(isinstance(v, int | np.integer) for v in label_array.tolist()):
-        raise ValueError(f"{str(path)!r}: labels must be integers")
-    integer_labels = label_array.astype(np.int64)
+    integer_labels = _integer_labels(
+        labels, path, label_key.decode(), int(data.shape[0])
+    )
     bad = np.flatnonzero((integer_labels < 0) | (integer_labels >= num_classes))
     if bad.size:
         raise ValueError(
@@ -551,19 +738,71 @@ def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
 
 
 def _read_idx(path: Path) -> NDArray[np.uint8]:
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    raw = _read_gzip(path) if path.suffix == ".gz" else _read_data_file(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{str(path)!r} is not an IDX file of unsigned bytes")
+        raise ValueError(
+            f"{str(path)!r} is not an IDX file of unsigned bytes (its first bytes "
+            f"are {raw[:4]!r})"
+        )
     dims = raw[3]
+    if not 1 <= dims <= 4 or len(raw) < 4 + 4 * dims:
+        raise ValueError(
+            f"{str(path)!r} is not a valid IDX file: its header announces {dims} "
+            "dimensions"
+        )
     shape = tuple(
         int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)
     )
-    body = np.frombuffer(raw, np.uint8, offset=4 + 4 * dims)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{str(path)!r} is truncated: header says shape {shape}")
-    return body.reshape(shape)
+    body = len(raw) - 4 - 4 * dims
+    if body != math.prod(shape):
+        raise ValueError(
+            f"{str(path)!r} is not a valid IDX file: the header says shape {shape} "
+            f"({math.prod(shape):,} bytes) but {body:,} bytes follow"
+        )
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def _read_gzip(path: Path) -> bytes:
+    """Decompress ``path`` into memory, refusing more than ``max_data_file_bytes``."""
+    maximum = limit("max_data_file_bytes")
+    compressed = _read_data_file(path)
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(compressed)) as handle:
+            raw = handle.read(maximum + 1)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(
+            f"cannot decompress {str(path)!r} (truncated or not gzip): {err}"
+        ) from err
+    if len(raw) > maximum:
+        raise ValueError(
+            f"{str(path)!r} decompresses to more than {maximum:,} bytes; raise "
+            "KERASIMGCLS_MAX_DATA_FILE_BYTES if that is intended"
+        )
+    return raw
+
+
+def _read_npz(path: Path) -> dict[str, NDArray[Any]]:
+    """The four MNIST arrays of an ``.npz``, each checked before it is read."""
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    maximum = limit("max_data_file_bytes")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            missing = set(keys) - set(stored.files)
+            if missing:
+                raise ValueError(f"{str(path)!r} lacks the arrays {sorted(missing)}")
+            for key in keys:
+                size = stored.zip.getinfo(f"{key}.npy").file_size
+                if size > maximum:
+                    raise ValueError(
+                        f"{str(path)!r}: {key} unpacks to {size:,} bytes, more than "
+                        f"the {maximum:,} allowed (KERASIMGCLS_MAX_DATA_FILE_BYTES)"
+                    )
+            return {key: stored[key] for key in keys}
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(
+            f"cannot read {str(path)!r} (truncated or not an .npz of "
+            f"x_train/y_train/x_test/y_test): {err}"
+        ) from err
 
 
 def _find_idx(folder: Path) -> dict[str, Path] | None:
@@ -595,13 +834,7 @@ def _load_mnist_like(
     if idx is not None:
         arrays = {key: _read_idx(path) for key, path in idx.items()}
     elif npz is not None:
-        with np.load(npz, allow_pickle=False) as stored:
-            missing = {"x_train", "y_train", "x_test", "y_test"} - set(stored.files)
-            if missing:
-                raise ValueError(f"{str(npz)!r} lacks the arrays {sorted(missing)}")
-            arrays = {
-                key: stored[key] for key in ("x_train", "y_train", "x_test", "y_test")
-            }
+        arrays = _read_npz(npz)
     else:
         raise FileNotFoundError(
             f"{str(location)!r} holds neither an .npz with x_train/y_train/x_test/"
@@ -616,11 +849,13 @@ def _load_mnist_like(
                 f"{name} x_{part} must be uint8 of shape (n, height, width); found "
                 f"{images.dtype} {images.shape}"
             )
-        labels = np.asarray(labels).astype(np.int64)
-        if (
-            labels.shape != (images.shape[0],)
-            or labels.min() < 0
-            or labels.max() >= len(names)
+        if labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"{name} y_{part} must hold integer labels; found {labels.dtype}"
+            )
+        labels = labels.astype(np.int64)
+        if labels.shape != (images.shape[0],) or (
+            labels.size and (labels.min() < 0 or labels.max() >= len(names))
         ):
             raise ValueError(
                 f"{name} y_{part} must hold {images.shape[0]} labels in "
