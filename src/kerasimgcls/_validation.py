@@ -331,7 +331,12 @@ def check_class_names(names: Any, name: str = "class_names") -> tuple[str, ...]:
         ValueError: If an entry is empty or holds control characters or text
             that is not valid Unicode, or there are more than ``max_classes``.
     """
-    if isinstance(names, str | bytes) or not isinstance(names, Sequence):
+    if isinstance(names, str | bytes):
+        raise TypeError(
+            f"{name} must be a sequence of strings, not one string; received "
+            f"{name}={names!r:.80}"
+        )
+    if not isinstance(names, Sequence):
         raise TypeError(
             f"{name} must be a sequence of strings; received {name}={names!r:.80}"
         )

@@ -399,13 +399,15 @@ def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
             height = (data[index + 5] << 8) | data[index + 6]
             width = (data[index + 7] << 8) | data[index + 8]
             return height, width, data[index + 9]
-        elif marker == 0xDA or (  # scan before any frame header, or EXIF
-            marker == 0xE1 and data[index + 4 : index + 8] == b"Exif"
-        ):
+        elif marker == 0xDA or _is_exif(data, index):  # scan before any frame
             return None
         else:
             index += 2 + ((data[index + 2] << 8) | data[index + 3])
     return None
+
+
+def _is_exif(data: bytes, index: int) -> bool:
+    return data[index + 1] == 0xE1 and data[index + 4 : index + 8] == b"Exif"
 
 
 def _decode_small_jpeg(

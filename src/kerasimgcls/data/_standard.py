@@ -615,8 +615,15 @@ def _extract_checked(archive: Path, staging: Path, source: _Source) -> None:
                         f"{str(archive)!r} unpacks to more than {max_total:,} bytes. "
                         f"{fix} (KERASIMGCLS_MAX_ARCHIVE_BYTES)."
                     )
-                top = member.name.lstrip("./").split("/", 1)[0]
-                if top == source.folder and (member.isfile() or member.isdir()):
+                parts = Path(member.name).parts
+                if member.name.startswith(("/", "\\")) or ".." in parts:
+                    raise ValueError(
+                        f"cannot extract {str(archive)!r}: member {member.name!r} "
+                        "would be written outside the extraction folder (a crafted "
+                        "archive?)"
+                    )
+                inside = parts[:1] == (source.folder,)
+                if inside and (member.isfile() or member.isdir()):
                     members.append(member)
             # The "data" filter refuses absolute paths, "..", links leaving the
             # folder and device files: a crafted archive cannot write elsewhere.
@@ -676,7 +683,9 @@ def _integer_labels(labels: Any, path: Path, key: str, count: int) -> NDArray[An
     """``labels`` (a list of ints or a 1-D integer array) as int64, or raise."""
     if isinstance(labels, list):
         if not all(type(value) is int for value in labels):
-            raise ValueError(f"{str(path)!r}: {key!r} must be a list of integers")
+            raise ValueError(
+                f"{str(path)!r}: labels must be integers; {key!r} holds other values"
+            )
         try:
             array = np.asarray(labels, dtype=np.int64)
         except OverflowError as err:
@@ -756,8 +765,8 @@ def _read_idx(path: Path) -> NDArray[np.uint8]:
     body = len(raw) - 4 - 4 * dims
     if body != math.prod(shape):
         raise ValueError(
-            f"{str(path)!r} is not a valid IDX file: the header says shape {shape} "
-            f"({math.prod(shape):,} bytes) but {body:,} bytes follow"
+            f"{str(path)!r} is truncated or not a valid IDX file: the header says "
+            f"shape {shape} ({math.prod(shape):,} bytes) but {body:,} bytes follow"
         )
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
 

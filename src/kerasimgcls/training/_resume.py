@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,7 @@ def load_checkpoint(
         ValueError: If the file is not a readable checkpoint of this format.
     """
     try:
+        _check_stored(path)
         with np.load(path, allow_pickle=False) as archive:
             state = json.loads(bytes(archive["__state__"]).decode("utf-8"))
             groups: dict[str, list[np.ndarray[Any, Any]]] = {}
@@ -98,14 +101,63 @@ def load_checkpoint(
                     continue
                 group, _ = key.rsplit("/", 1)
                 groups.setdefault(group, []).append(archive[key])
-    except (OSError, ValueError, KeyError) as err:
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as err:
         raise ValueError(
-            f"cannot read the checkpoint {str(path)!r}: {err}; delete it (or pass "
-            "overwrite=True) to start the run again"
+            f"cannot read the checkpoint {str(path)!r} (truncated or not a "
+            f"checkpoint): {err}; delete it (or pass overwrite=True) to start the "
+            "run again"
         ) from err
-    if state.get("format_version") != FORMAT_VERSION:
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        found = state.get("format_version") if isinstance(state, dict) else state
         raise ValueError(
-            f"the checkpoint {str(path)!r} has format version "
-            f"{state.get('format_version')!r}; this version reads {FORMAT_VERSION}"
+            f"the checkpoint {str(path)!r} has format version {found!r:.40}; this "
+            f"version reads {FORMAT_VERSION}"
         )
+    _check_state(state, path)
     return state, groups
+
+
+def _check_stored(path: str | os.PathLike[str]) -> None:
+    """Refuse compressed members.
+
+    :func:`save_checkpoint` stores its arrays uncompressed, so a checkpoint never
+    unpacks to more than its own size (a zip bomb is refused).
+    """
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"member {member.filename!r} is compressed")
+
+
+_STATE_TYPES = {
+    "epoch": "a non-negative integer",
+    "history": "a list of rows",
+    "early_stopping": "a mapping",
+    "config": "a mapping",
+}
+
+
+def _check_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Check the types of the loop state a resume reads (the file may be edited)."""
+    epoch, history = state.get("epoch"), state.get("history")
+    valid = {
+        "epoch": type(epoch) is int and epoch >= 0,
+        "history": isinstance(history, list)
+        and all(isinstance(row, dict) for row in history),
+        "early_stopping": isinstance(state.get("early_stopping"), dict),
+        "config": isinstance(state.get("config", {}), dict),
+    }
+    for key, ok in valid.items():
+        if not ok:
+            raise ValueError(
+                f"the checkpoint {str(path)!r} is damaged: {key!r} is "
+                f"{state.get(key)!r:.60}, expected {_STATE_TYPES[key]}; delete it "
+                "(or pass overwrite=True) to start the run again"
+            )

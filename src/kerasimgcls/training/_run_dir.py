@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
+import functools
+import json
 import os
 import platform
+import re
 import shutil
+import socket
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from kerasimgcls._io import (
+    NoSpaceLeftError,
+    file_lock,
+    no_space_error,
+    write_json_atomic,
+)
 
 __all__ = [
     "CHECKPOINT",
+    "LOCK_FILE",
     "RUN_FILES",
     "environment",
+    "locks_run_dir",
     "prepare_run_dir",
+    "run_dir_lock",
     "utc_now",
     "write_metrics",
 ]
@@ -31,6 +47,15 @@ RUN_FILES = (
     "model.keras",
     "metrics.json",
     "checkpoints",
+)
+# Held (flock) by the training that uses the directory; never deleted, so that two
+# processes always lock the same file.
+LOCK_FILE = ".kerasimgcls.lock"
+# The temporary names kerasimgcls._io.atomic_path gives the run files: exactly
+# ".<stem>.<8 characters of mkstemp>.tmp<suffix>"; nothing else is ever deleted.
+_PARTIAL_WRITE = re.compile(
+    r"\.(run|history|curves|model|metrics|last)\.[a-z0-9_]{8}"
+    r"\.tmp\.(json|csv|png|keras|npz)"
 )
 
 
@@ -54,19 +79,73 @@ def _check_writable(directory: Path) -> None:
 def _remove_run_files(directory: Path) -> None:
     for name in RUN_FILES:
         target = directory / name
-        if target.is_dir():
+        if target.is_symlink():
+            target.unlink()  # the link only, never what it points to
+        elif target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+    _remove_partial_writes(directory)
+
+
+def _partial_writes(directory: Path) -> list[Path]:
+    """Temporary files of atomic writes interrupted by a crash (see kerasimgcls._io).
+
+    Only names :func:`atomic_path` gives the run files, in the run directory and in
+    a real (not linked) ``checkpoints/`` folder.
+    """
+    found: list[Path] = []
+    for folder in (directory, directory / "checkpoints"):
+        if folder.is_dir() and not folder.is_symlink():
+            found.extend(
+                entry
+                for entry in folder.iterdir()
+                if _PARTIAL_WRITE.fullmatch(entry.name) and entry.is_file()
+            )
+    return found
 
 
 def _remove_partial_writes(directory: Path) -> None:
-    # Temporary files of atomic writes interrupted by a crash (see kerasimgcls._io).
-    for folder in (directory, directory / "checkpoints"):
-        if folder.is_dir():
-            for partial in folder.glob(".*.tmp*"):
-                with contextlib.suppress(OSError):
-                    partial.unlink()
+    for partial in _partial_writes(directory):
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
+def _run_status(directory: Path) -> str | None:
+    """The ``status`` of ``run.json``, ``None`` without one, ``"?"`` if unreadable."""
+    path = directory / "run.json"
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "?"
+    status = info.get("status") if isinstance(info, dict) else None
+    return status if isinstance(status, str) else "?"
+
+
+def _restartable(directory: Path, entries: list[str]) -> str | None:
+    """``None`` if ``directory`` holds only a run killed before its first epoch.
+
+    Otherwise the reason it must not be started again without ``overwrite``.
+    """
+    if not entries:
+        return None
+    status = _run_status(directory)
+    checkpoints = directory / "checkpoints"
+    if checkpoints.is_symlink() or (
+        checkpoints.is_dir()
+        and any(p not in _partial_writes(directory) for p in checkpoints.iterdir())
+    ):
+        return "its checkpoints/ holds other files"
+    if status == "finished" or "model.keras" in entries:
+        return "it holds a finished run whose checkpoint was removed"
+    if status in (None, "?"):
+        return "it holds run files but no readable run.json"
+    progress = [name for name in entries if name not in ("run.json", "checkpoints")]
+    if progress:
+        return f"it holds the results of completed epochs ({', '.join(progress)})"
+    return None
 
 
 def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool:
@@ -77,7 +156,11 @@ def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool
     was stopped before its first epoch ended starts that run again; any other
     non-empty directory is refused so that nothing is mixed up or lost.
     ``overwrite=True`` deletes the files a run writes (and only those) and starts
-    again. Temporary files of interrupted atomic writes are removed.
+    again. A finished run (``model.keras``, or ``run.json`` saying so) or one with
+    completed epochs is never restarted without ``overwrite``, even if its
+    checkpoint is gone. Temporary files of interrupted atomic writes (exactly the
+    names :func:`kerasimgcls._io.atomic_path` gives run files) are removed, and
+    only from a directory that holds a run.
 
     Raises:
         NotADirectoryError: If ``run_dir`` is an existing file.
@@ -99,14 +182,14 @@ def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool
     if overwrite:
         _remove_run_files(directory)
         return False
-    _remove_partial_writes(directory)
+    partial = {path.name for path in _partial_writes(directory)}
+    entries = sorted(
+        p.name for p in directory.iterdir() if p.name not in (LOCK_FILE, *partial)
+    )
     if (directory / CHECKPOINT).is_file():
+        _remove_partial_writes(directory)
         return True
-    # A run killed before its first epoch ended leaves only its own files: start
-    # it again, so "run the same command again" works whenever it was killed.
-    leftovers = sorted(p.name for p in directory.iterdir() if p.name not in RUN_FILES)
-    if not leftovers:
-        _remove_run_files(directory)
+    leftovers = [name for name in entries if name not in RUN_FILES]
     if leftovers:
         shown = ", ".join(leftovers[:5]) + (" ..." if len(leftovers) > 5 else "")
         raise FileExistsError(
@@ -114,7 +197,145 @@ def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool
             f"checkpoint to resume from; choose a new run_dir, or pass "
             f"overwrite=True (--overwrite) to replace the run in it"
         )
+    # A run killed before its first epoch ended leaves only its own run.json:
+    # start it again, so "run the same command again" works whenever it was killed.
+    reason = _restartable(directory, entries)
+    if reason is not None:
+        raise FileExistsError(
+            f"run_dir {str(directory)!r} holds no checkpoint to resume from and "
+            f"{reason}; choose a new run_dir, or pass overwrite=True (--overwrite) "
+            "to replace the run in it"
+        )
+    _remove_run_files(directory)
     return False
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the exclusive lock of ``run_dir`` (``.kerasimgcls.lock``) while inside.
+
+    A second training into the same directory fails at once instead of mixing its
+    files with the first one's. The lock is an ``flock`` that the kernel releases
+    when the process ends, so a lock left by a killed process is free again.
+    If the directory cannot be created, nothing is locked (the caller's own checks
+    report why).
+
+    Raises:
+        RuntimeError: If another process holds the lock; the message names it.
+    """
+    directory = Path(run_dir)
+    with contextlib.ExitStack() as stack:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            lock = file_lock(directory / LOCK_FILE, blocking=False)
+            held: bool | None = stack.enter_context(lock)
+        except OSError:
+            held = None
+        if held is False:
+            raise RuntimeError(
+                f"run_dir {str(directory)!r} is in use by another training "
+                f"({_lock_owner(directory)}); wait for it to finish or choose "
+                "another run_dir"
+            )
+        if held:
+            owner = f"process {os.getpid()} on {socket.gethostname()} since {utc_now()}"
+            with contextlib.suppress(OSError):
+                (directory / LOCK_FILE).write_text(owner + "\n", encoding="utf-8")
+        yield
+
+
+def _lock_owner(directory: Path) -> str:
+    try:
+        text = (directory / LOCK_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    return text.strip().splitlines()[0][:200] if text.strip() else "unknown process"
+
+
+@contextlib.contextmanager
+def recording_failures(run_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Mark ``run.json`` interrupted if the training inside stops with an error.
+
+    A run whose process raised (a full disk, Ctrl-C, any error) would otherwise
+    keep ``"status": "running"``. Its last checkpoint is kept, so it resumes. A
+    full disk (``ENOSPC``) becomes :class:`NoSpaceLeftError`, one line naming the
+    device.
+    """
+    directory = Path(run_dir)
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _NO_SPACE:
+            _mark_interrupted(directory, err)
+            raise
+        full = (
+            err if isinstance(err, NoSpaceLeftError) else no_space_error(err, directory)
+        )
+        kept = _mark_interrupted(directory, full)
+        raise NoSpaceLeftError(full.errno, f"{full.strerror}; {kept}") from err
+    except BaseException as err:
+        _mark_interrupted(directory, err)
+        raise
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _mark_interrupted(directory: Path, err: BaseException) -> str:
+    """Record ``err`` in a ``running`` run.json; say what survives for a resume."""
+    path = directory / "run.json"
+    with contextlib.suppress(OSError, ValueError):
+        info = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(info, dict) and info.get("status") == "running":
+            info["status"] = "interrupted"
+            info["error"] = (str(err) or type(err).__name__).splitlines()[0]
+            info["finished_at"] = utc_now()
+            _write_small_json(path, info)
+    if (directory / CHECKPOINT).is_file():
+        return (
+            f"run.json marks the run interrupted and {str(directory / CHECKPOINT)!r} "
+            "is kept: run the same command again to resume"
+        )
+    return "run.json marks the run interrupted (no epoch had finished)"
+
+
+def _write_small_json(path: Path, info: dict[str, Any]) -> None:
+    # On a full disk the atomic write may fail; rewriting the file in place reuses
+    # its blocks, which is better than leaving it at "running".
+    try:
+        write_json_atomic(path, info)
+    except OSError:
+        text = json.dumps(info, indent=2) + "\n"
+        with open(path, "r+", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.truncate()
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def locks_run_dir(
+    run_dir_of: Callable[[Any], Path | None],
+) -> Callable[[_Method], _Method]:
+    """Decorate a method so that it runs holding :func:`run_dir_lock`.
+
+    ``run_dir_of(self)`` gives the directory to lock, or ``None`` for none (no run
+    directory, or a process of a cluster that does not write it). Failures inside
+    are recorded in ``run.json`` (:func:`recording_failures`).
+    """
+
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+            directory = run_dir_of(self)
+            if directory is None:
+                return method(self, *args, **kwargs)
+            with run_dir_lock(directory), recording_failures(directory):
+                return method(self, *args, **kwargs)
+
+        return locked  # type: ignore[return-value]
+
+    return decorate
 
 
 def _cpu_name() -> str:

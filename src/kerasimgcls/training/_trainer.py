@@ -43,6 +43,7 @@ from kerasimgcls.training._resume import (
 from kerasimgcls.training._run_dir import (
     CHECKPOINT,
     environment,
+    locks_run_dir,
     prepare_run_dir,
     utc_now,
     write_metrics,
@@ -425,6 +426,7 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------- fit
+    @locks_run_dir(lambda t: t.run_dir if _is_chief(t.strategy) else None)
     def fit(
         self,
         data: ImageDataset,
