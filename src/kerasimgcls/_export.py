@@ -9,6 +9,8 @@ registered with Keras when :mod:`kerasimgcls` is imported).
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -134,7 +136,8 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
 
     Raises:
         FileNotFoundError: If there is no such file.
-        ValueError: If the file is not a ``.keras`` archive.
+        ValueError: If the file is not a ``.keras`` archive, or is truncated or
+            damaged.
 
     Example:
         >>> from kerasimgcls import load_model
@@ -145,7 +148,17 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
         resolved = check_path_exists(resolved / "model.keras", "path", kind="file")
     if resolved.suffix != ".keras":
         raise ValueError(f"path must be a .keras file; received {str(resolved)!r}")
-    model: keras.Model = keras.saving.load_model(Path(resolved), safe_mode=True)
+    # Keras reports a damaged archive as "File not found"; say what is wrong.
+    damaged = (
+        f"{str(resolved)!r} is not a readable .keras model (truncated, damaged or "
+        "another kind of file); save or download it again"
+    )
+    if not zipfile.is_zipfile(resolved):
+        raise ValueError(damaged)
+    try:
+        model: keras.Model = keras.saving.load_model(Path(resolved), safe_mode=True)
+    except (zipfile.BadZipFile, EOFError, KeyError, zlib.error) as err:
+        raise ValueError(f"{damaged}: {err}") from err
     return model
 
 

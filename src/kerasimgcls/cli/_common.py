@@ -8,7 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kerasimgcls._validation import check_path_exists
+from kerasimgcls._validation import (
+    check_image_size,
+    check_path_exists,
+    check_rate,
+    check_seed,
+)
 from kerasimgcls.data import ImageDataset
 
 __all__ = [
@@ -129,8 +134,14 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
     """
     from kerasimgcls import data as data_module
 
-    validation_split = float(spec.get("validation_split", 0.1))
-    seed = int(spec.get("split_seed", 0))
+    if not isinstance(spec, dict):
+        raise ValueError(
+            f"the data section of run.json must be a JSON object; found {spec!r:.60}"
+        )
+    validation_split = check_rate(
+        spec.get("validation_split", 0.1), "validation_split (--validation-split)"
+    )
+    seed = check_seed(spec.get("split_seed", 0), "split_seed (--split-seed)")
     if spec.get("data_dir") and not spec.get("dataset"):
         path = check_path_exists(spec["data_dir"], "--data-dir", kind="dir")
         loader = getattr(data_module, "load_image_folder", None)
@@ -139,7 +150,9 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
         size = spec.get("image_size")
         dataset: ImageDataset = loader(
             path,
-            image_size=tuple(size) if size else None,
+            image_size=check_image_size(size, "image_size (--image-size)")
+            if size
+            else None,
             color_mode=spec.get("color_mode", "rgb"),
             validation_split=validation_split,
             seed=seed,
@@ -181,9 +194,15 @@ def read_run_json(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             "(run `kerasimgcls train --run-dir DIR` first)"
         )
     try:
-        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
         raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from err
+    if not isinstance(config, dict) or not isinstance(config.get("data", {}), dict):
+        what = config if not isinstance(config, dict) else config.get("data")
+        raise ValueError(
+            f"{str(path)!r} is not a kerasimgcls run.json: it must be a JSON object "
+            f"whose 'data' is an object; found {type(what).__name__} {what!r:.60}"
+        )
     return config
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from kerasimgcls._validation import check_choice
 
-__all__ = ["Augmentation"]
+__all__ = ["Augmentation", "check_fits"]
 
 FillMode = Literal["reflect", "constant"]
 
@@ -147,9 +147,45 @@ def batch_seed(seed: int, epoch: Any, batch_index: Any) -> Any:
     )
 
 
+def check_fits(augmentation: Augmentation, height: int, width: int) -> None:
+    """Refuse a translation or cutout that does not fit images of this size.
+
+    A shift of the whole image or more (``translate >= min(height, width)``) and a
+    cutout larger than the image (``cutout > min(height, width)``) leave nothing of
+    the picture to learn from.
+
+    Raises:
+        ValueError: If ``translate`` or ``cutout`` is too large; the message names it.
+    """
+    side = min(height, width)
+    for name, value, allowed in (
+        ("translate", augmentation.translate, side - 1),
+        ("cutout", augmentation.cutout, side),
+    ):
+        if value > allowed:
+            raise ValueError(
+                f"{name} must be at most {allowed} pixels for {height}x{width} "
+                f"images; received {name}={value}"
+            )
+
+
 def augment_batch(images: Any, augmentation: Augmentation, seed: Any) -> Any:
-    """Augment a uint8 batch ``(b, h, w, c)`` using the stateless ``seed``."""
+    """Augment a uint8 batch ``(b, h, w, c)`` using the stateless ``seed``.
+
+    Raises:
+        ValueError: If the translation or cutout does not fit the images (checked
+            when the pipeline is built, from the static shape).
+    """
     import tensorflow as tf
+
+    if images.shape[1] is not None and images.shape[2] is not None:
+        try:
+            check_fits(augmentation, int(images.shape[1]), int(images.shape[2]))
+        except ValueError as err:
+            # tf.data traces this function with AutoGraph, which would rewrite the
+            # message into a multi-line "in user code" report; let it through.
+            err.ag_pass_through = True  # type: ignore[attr-defined]
+            raise
 
     flip_seed, translate_seed, cutout_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, 3)

@@ -52,9 +52,9 @@ RUN_FILES = (
 # processes always lock the same file.
 LOCK_FILE = ".kerasimgcls.lock"
 # The temporary names kerasimgcls._io.atomic_path gives the run files: exactly
-# ".<stem>.<8 characters of mkstemp>.tmp<suffix>"; nothing else is ever deleted.
+# ".<stem>.<random characters of mkstemp>.tmp<suffix>"; nothing else is deleted.
 _PARTIAL_WRITE = re.compile(
-    r"\.(run|history|curves|model|metrics|last)\.[a-z0-9_]{8}"
+    r"\.(run|history|curves|model|metrics|last)\.[a-z0-9_]+"
     r"\.tmp\.(json|csv|png|keras|npz)"
 )
 
