@@ -187,15 +187,17 @@ def read_regular_file(
 ) -> bytes:
     """Return the bytes of a regular file of at most ``max_bytes`` (see above).
 
-    At most ``max_bytes + 1`` bytes are read, so a file that grows while it is
-    read is refused too.
+    At most the file's size plus one byte is read, so a file that grows past the
+    bound while it is read is refused too.
 
     Raises:
         OSError: As :func:`open_regular_file`, or if the file grows past the bound.
     """
-    fd, _ = open_regular_file(path, max_bytes=max_bytes, what=what)
+    fd, size = open_regular_file(path, max_bytes=max_bytes, what=what)
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read(max_bytes + 1)
+        # Ask for the stated size (plus one byte to see growth), never for the
+        # bound: read(n) allocates n bytes up front.
+        data = handle.read(size + 1)
     if len(data) > max_bytes:
         raise OSError(
             errno.EFBIG,
