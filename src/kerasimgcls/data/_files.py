@@ -468,16 +468,17 @@ def decode_many(
 
     Files go to the threads in chunks (one task per chunk, not per file, keeps the
     scheduling cost small) and only a few chunks are in flight at once, so memory
-    stays bounded whatever the number of files.
+    stays bounded whatever the number of files. A ``decode`` that raises for one
+    file gives that file an error result; the others are still decoded.
     """
     if workers <= 1 or len(paths) < 64:
-        yield from (decode(path) for path in paths)
+        yield from (_decode_one(decode, path) for path in paths)
         return
     size = max(16, min(256, len(paths) // (workers * 4)))
     chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
 
     def decode_chunk(chunk: Sequence[str]) -> list[DecodeResult]:
-        return [decode(path) for path in chunk]
+        return [_decode_one(decode, path) for path in chunk]
 
     with ThreadPoolExecutor(workers, thread_name_prefix="kerasimgcls-decode") as pool:
         pending: deque[Future[list[DecodeResult]]] = deque()
@@ -492,3 +493,10 @@ def decode_many(
                 pending.append(pool.submit(decode_chunk, chunk))
                 break
             yield from done
+
+
+def _decode_one(decode: Callable[[str], DecodeResult], path: str) -> DecodeResult:
+    try:
+        return decode(path)
+    except Exception as err:  # one bad file never stops the others
+        return DecodeResult(None, _decoder_reason(err))
