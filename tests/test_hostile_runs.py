@@ -273,3 +273,14 @@ def test_hostile_damaged_keras_files_are_named(tmp_path: Path, content: bytes) -
     path.write_bytes(content)
     with pytest.raises(ValueError, match=r"not a readable \.keras model"):
         kic.load_model(path)
+
+
+def test_hostile_model_arguments_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(TypeError, match="received head_dropout=5"):
+        kic.build_cifar_cnn(head_dropout=5)  # type: ignore[arg-type]
+    run = str(tmp_path / "run")
+    code = main(["train", "--model-arg", "head_dropout=5", "--run-dir", run])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "head_dropout=5" in err

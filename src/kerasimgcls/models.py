@@ -174,6 +174,7 @@ def build_cifar_cnn(
     Raises:
         ValueError: If ``input_shape`` is not three positive integers, is too small,
             or ``num_classes`` is not positive.
+        TypeError: If ``head_dropout`` is not a pair of rates.
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn
@@ -190,6 +191,11 @@ def build_cifar_cnn(
         raise ValueError(
             "input_shape must be at least 4x4 for the two poolings of cifar_cnn; "
             f"received input_shape={tuple(input_shape)!r}"
+        )
+    if isinstance(head_dropout, str) or not isinstance(head_dropout, Sequence):
+        raise TypeError(
+            "head_dropout must be two rates (before and after the dense layer), "
+            f"such as (0.2, 0.3); received head_dropout={head_dropout!r}"
         )
     head_rates = tuple(head_dropout)
     if len(head_rates) != 2:
