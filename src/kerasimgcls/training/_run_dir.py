@@ -217,18 +217,20 @@ def run_dir_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
     A second training into the same directory fails at once instead of mixing its
     files with the first one's. The lock is an ``flock`` that the kernel releases
     when the process ends, so a lock left by a killed process is free again.
-    If the directory cannot be created, nothing is locked (the caller's own checks
-    report why).
+    If the directory cannot be created, or is a folder of other files (which
+    :func:`prepare_run_dir` refuses untouched), nothing is locked.
 
     Raises:
         RuntimeError: If another process holds the lock; the message names it.
     """
     directory = Path(run_dir)
     with contextlib.ExitStack() as stack:
+        held: bool | None = None
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            lock = file_lock(directory / LOCK_FILE, blocking=False)
-            held: bool | None = stack.enter_context(lock)
+            if _may_hold_a_run(directory):
+                lock = file_lock(directory / LOCK_FILE, blocking=False)
+                held = stack.enter_context(lock)
         except OSError:
             held = None
         if held is False:
@@ -242,6 +244,17 @@ def run_dir_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 (directory / LOCK_FILE).write_text(owner + "\n", encoding="utf-8")
         yield
+
+
+def _may_hold_a_run(directory: Path) -> bool:
+    """Empty, or holding a run's own files: the folders a training may lock."""
+    checkpoints = directory / "checkpoints"
+    return (
+        not any(directory.iterdir())
+        or (directory / LOCK_FILE).exists()
+        or (directory / "run.json").is_file()
+        or (checkpoints.is_dir() and not checkpoints.is_symlink())
+    )
 
 
 def _lock_owner(directory: Path) -> str:
