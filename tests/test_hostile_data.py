@@ -512,7 +512,11 @@ def test_hostile_split_refuses_fractional_labels() -> None:
 @pytest.mark.parametrize(
     ("augment", "match"),
     [
-        (Augmentation(flip=False, translate=1000), "translate must be at most 7"),
+        (Augmentation(flip=False, translate=1000), "translate must be at most 15"),
+        (
+            Augmentation(flip=False, translate=8, fill_mode="constant"),
+            "translate must be at most 7",
+        ),
         (
             Augmentation(flip=False, translate=0, cutout=1000),
             "cutout must be at most 8",

@@ -135,27 +135,31 @@ def test_hostile_second_training_fails_at_once_and_a_killed_lock_is_free(
 @pytest.mark.slow
 def test_hostile_two_cli_trainings_into_one_run_dir(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "kerasimgcls", "train", "--epochs", "3"]
+    command = [sys.executable, "-m", "kerasimgcls", "train", "--epochs", "500"]
     env = {**os.environ, "PYTHONPATH": str(SRC), "TF_CPP_MIN_LOG_LEVEL": "3"}
     first = subprocess.Popen(
         [*command, "--run-dir", str(run)], env=env, stderr=subprocess.PIPE, text=True
     )
-    while not (run / ".kerasimgcls.lock").exists() and first.poll() is None:
-        time.sleep(0.05)
-    second = subprocess.run(
-        [*command, "--seed", "1", "--run-dir", str(run)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    first.communicate(timeout=300)
-    assert first.returncode == 0
+    try:
+        while not (run / "checkpoints" / "last.npz").exists():
+            assert first.poll() is None, "the first training ended early"
+            time.sleep(0.1)
+        second = subprocess.run(
+            [*command, "--seed", "1", "--run-dir", str(run)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert first.poll() is None, "the first training ended before the second"
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=300)
     assert second.returncode == 2
     assert "is in use by another training" in second.stderr
     assert "Traceback" not in second.stderr
     info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "finished" and info["config"]["seed"] == 0
+    assert info["status"] == "interrupted" and info["config"]["seed"] == 0
 
 
 # --- 4. a full disk ----------------------------------------------------------------------

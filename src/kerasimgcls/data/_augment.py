@@ -150,22 +150,25 @@ def batch_seed(seed: int, epoch: Any, batch_index: Any) -> Any:
 def check_fits(augmentation: Augmentation, height: int, width: int) -> None:
     """Refuse a translation or cutout that does not fit images of this size.
 
-    A shift of the whole image or more (``translate >= min(height, width)``) and a
-    cutout larger than the image (``cutout > min(height, width)``) leave nothing of
-    the picture to learn from.
+    With ``fill_mode="constant"`` a shift of the whole image or more
+    (``translate >= min(height, width)``) can leave nothing of the picture; with
+    ``"reflect"`` a shift of two sides or more only repeats shorter ones (the
+    reflection is periodic). A cutout larger than the image blanks it.
 
     Raises:
         ValueError: If ``translate`` or ``cutout`` is too large; the message names it.
     """
     side = min(height, width)
+    longest_shift = side - 1 if augmentation.fill_mode == "constant" else 2 * side - 1
     for name, value, allowed in (
-        ("translate", augmentation.translate, side - 1),
+        ("translate", augmentation.translate, longest_shift),
         ("cutout", augmentation.cutout, side),
     ):
         if value > allowed:
             raise ValueError(
                 f"{name} must be at most {allowed} pixels for {height}x{width} "
-                f"images; received {name}={value}"
+                f"images with fill_mode={augmentation.fill_mode!r}; received "
+                f"{name}={value}"
             )
 
 
