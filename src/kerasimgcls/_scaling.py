@@ -74,6 +74,12 @@ class ScalingDecision:
     Attributes:
         scaling: ``"raw"`` (uint8 pixels as they are) or ``"unit"`` (divided by 255).
         reason: One sentence of evidence, for logs and ``run.json``.
+
+    Example:
+        >>> from kerasimgcls import build_cifar_cnn, resolve_input_scaling
+        >>> decision = resolve_input_scaling(build_cifar_cnn(input_shape=(8, 8, 1)))
+        >>> decision.scaling
+        'unit'
     """
 
     scaling: Literal["raw", "unit"]

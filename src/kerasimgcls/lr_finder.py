@@ -22,7 +22,7 @@ from kerasimgcls import plots
 from kerasimgcls._scaling import InputScaling, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int
 from kerasimgcls.data._dataset import ImageDataset, Split
-from kerasimgcls.data._pipeline import to_tf_dataset
+from kerasimgcls.data._pipeline import PixelScaling, to_tf_dataset
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 
@@ -281,7 +281,7 @@ def _range_test(
     smoothing: float,
     stop_factor: float | None,
     seed: int,
-    scaling: str,
+    scaling: PixelScaling,
 ) -> LearningRateFinderResult:
     import tensorflow as tf
 
@@ -312,7 +312,7 @@ def _range_test(
             seed=seed,
             epoch=epoch,
             drop_remainder=len(split) >= batch_size,
-            input_scaling=scaling,  # type: ignore[arg-type]
+            input_scaling=scaling,
         )
         for images, labels in batches:
             optimizer.learning_rate = float(rates[len(losses)])

@@ -226,13 +226,14 @@ def _recipe_model_kwargs(recipe: Any, model_name: str) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if key in accepted}
 
 
-def _describe_recipe(recipe: Any, derived: bool, steps: int) -> str:
+def _describe_recipe(
+    recipe: Any, derived: bool, steps: int, epochs: int, momentum: Any
+) -> str:
     text = f"recipe {recipe.name}"
     if derived:
-        momentum = recipe.model_kwargs.get("batch_norm_momentum")
         text += (
-            f" (from {steps} steps per epoch: {recipe.epochs} epochs, batch "
-            f"{recipe.batch_size}, batch-norm momentum {momentum})"
+            f" (from {steps} steps per epoch: {epochs} epochs, batch-norm "
+            f"momentum {momentum})"
         )
     return text
 
@@ -298,16 +299,13 @@ def run(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
     )
     batch_size = _pick(args.batch_size, recipe.batch_size)
+    epochs = _pick(args.epochs, recipe.epochs)
+    history = trainer.fit(data, epochs=epochs, batch_size=batch_size, augment=augment)
     steps = -(-len(data.train) // batch_size)
-    history = trainer.fit(
-        data,
-        epochs=_pick(args.epochs, recipe.epochs),
-        batch_size=batch_size,
-        augment=augment,
-    )
+    momentum = get_model_kwargs.get("batch_norm_momentum")
     print(
         f"{data.summary()}; model {model_name}; "
-        + _describe_recipe(recipe, derived, steps)
+        + _describe_recipe(recipe, derived, steps, epochs, momentum)
     )
     if len(history):
         last = history.rows[-1]
