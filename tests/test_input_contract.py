@@ -207,7 +207,7 @@ def _tiny_bn_model() -> keras.Model:
 
 def _input_moments(model: keras.Model, name: str, feed: np.ndarray) -> tuple:
     layer = model.get_layer(name)
-    upstream = keras.Model(model.inputs, layer.input)
+    upstream = keras.Model(model.input, layer.input)
     values = np.asarray(upstream(feed, training=False), dtype=np.float64)
     flat = values.reshape(-1, values.shape[-1])
     return flat.mean(axis=0), flat.var(axis=0)
@@ -221,7 +221,7 @@ def test_precise_batch_norm_equals_a_direct_computation() -> None:
         layer.moving_mean.assign(np.full(layer.moving_mean.shape, 5.0))
         layer.moving_variance.assign(np.full(layer.moving_variance.shape, 9.0))
     images = np.random.default_rng(0).integers(0, 256, (50, 6, 6, 2), np.uint8)
-    weights = [np.array(w) for w in model.trainable_weights]
+    weights = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     summary = kic.precise_batch_norm(model, images, batch_size=16)
     assert summary == {
         "layers": ["bn1", "bn2"],

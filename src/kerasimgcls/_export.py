@@ -374,14 +374,21 @@ def _expand(
     for item in paths:
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                str(p)
-                for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            for name in found:
-                if name.lower().endswith(IMAGE_EXTENSIONS):
+            found = []
+            # os.walk does not follow symbolic links to folders: no loops.
+            for folder, subfolders, names in os.walk(path):
+                subfolders[:] = [
+                    name for name in subfolders if not name.startswith(".")
+                ]
+                found += [
+                    os.path.join(folder, name)
+                    for name in names
+                    if not name.startswith(".")
+                ]
+            for name in sorted(found):
+                if not os.path.isfile(name):  # a FIFO or a socket would block
+                    missing.append((name, "not a regular file"))
+                elif name.lower().endswith(IMAGE_EXTENSIONS):
                     files.append(name)
                 else:
                     skipped.append(name)
