@@ -201,7 +201,9 @@ def resolve_input_scaling(
     if input_scaling != "auto":
         return ScalingDecision(input_scaling, f"input_scaling={input_scaling!r} given")
     decision = _infer(model)
-    logger.info("model %r is fed %s pixels: %s", model.name, decision.scaling, decision)
+    logger.info(
+        "model %r is fed %s pixels: %s", model.name, decision.scaling, decision.reason
+    )
     return decision
 
 
