@@ -216,7 +216,7 @@ def precise_batch_norm(
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
         layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
         summary["layers"].append(str(layer.name))
-    logger.info(
+    logger.debug(
         "precise batch norm: %d layers re-estimated from %d images",
         len(summary["layers"]),
         len(chosen),
