@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,8 @@ def test_default_folder_training_is_right_at_inference(folder_run, capsys) -> No
 
 
 def test_predict_a_folder_with_a_bad_file(folder_run, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    _, new, run_dir = folder_run
+    _, shared, run_dir = folder_run
+    new = Path(shutil.copytree(shared, tmp_path / "new"))  # the fixture stays clean
     (new / "square" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (new / "notes.txt").write_text("not an image")
     output = tmp_path / "predictions.csv"
