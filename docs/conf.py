@@ -70,7 +70,10 @@ _EXTERNAL = (
 nitpick_ignore_regex = [
     (r"py:.*", _EXTERNAL),
     # Type aliases and type variables that appear in rendered signatures.
-    (r"py:class", r"(Path|ModelOrFactory|Column|kerasimgcls\.models\._F)"),
+    (
+        r"py:class",
+        r"(Path|ModelOrFactory|Column|InputScaling|ArrayLike|kerasimgcls\.models\._F)",
+    ),
     # Helpers named in docstrings that are not part of the public API.
     (r"py:func", r"(default_cache_dir|make_schedule)"),
 ]

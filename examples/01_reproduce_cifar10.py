@@ -89,10 +89,12 @@ def main() -> None:
     print(data)
 
     # The tutorial's recipe is the Trainer's default: Adam, batch 64, cross-entropy.
+    # The tutorial kept Keras' moving batch-norm statistics as training left them.
     trainer = kic.Trainer(
         lambda: kic.build_cifar_cnn(input_shape=data.input_shape, num_classes=10),
         seed=args.seed,
         run_dir=args.run_dir,
+        precise_batch_norm=False,
         verbose=2,
     )
     print(f"cifar_cnn: {trainer.model.count_params():,} parameters")

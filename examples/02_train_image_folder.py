@@ -13,15 +13,17 @@ What it shows
        second load is fast.
     3. A ``Trainer`` trains the reference network (``class_weight="balanced"`` when
        the check found an imbalance) and writes a run directory.
-    4. The exported ``model.keras`` (uint8 in, class names inside) is loaded back
-       and classifies image files, as ``kerasimgcls predict`` does.
+    4. The exported ``model.keras`` (uint8 in, class names inside) classifies image
+       files and folders with ``kic.predict``, as ``kerasimgcls predict`` does:
+       a broken file is named and the others are still predicted.
 
     The folder layout is ``DIR/<class>/<image>`` (JPEG, PNG, BMP, GIF), or
     ``DIR/train/<class>/...`` with an optional ``DIR/test/<class>/...``.
 
     The same from the command line:
     ``kerasimgcls doctor DIR`` then
-    ``kerasimgcls train --data-dir DIR --image-size 32 --run-dir runs/mine``
+    ``kerasimgcls train --data-dir DIR --image-size 32 --run-dir runs/mine`` (the
+    ``folder`` recipe: its epochs and batch-norm momentum follow the folder's size)
 
 How long it takes here (2 CPU cores)
     Depends on your folder: decoding runs at thousands of small images a second,
@@ -136,6 +138,7 @@ def main() -> None:
         seed=args.seed,
         run_dir=run_dir,
         class_weight="balanced" if imbalanced else None,
+        restore_best_weights=True,  # keep the best validation epoch's weights
         verbose=2,
     )
     trainer.fit(data, epochs=epochs, batch_size=32)
@@ -146,20 +149,14 @@ def main() -> None:
     )
 
     # 4. Ship it: the exported model takes uint8 images and knows its class names.
-    model = kic.load_model(run_dir)
-    names = kic.get_class_names(model)
+    print(f"kept the weights of epoch {trainer.final['kept_epoch']['epoch']}")
     files = sorted(p for p in folder.rglob("*.jpg") if p.name[0].isdigit())[:2]
-    for path in files:
-        from PIL import Image
-
-        with Image.open(path) as image:
-            pixels = np.asarray(
-                image.convert("RGB").resize((args.image_size, args.image_size))
-            )
-        probabilities = kic.predict_proba(model, pixels[np.newaxis])[0]
-        top = np.argsort(-probabilities)[:3]
-        shown = ", ".join(f"{names[i]} {probabilities[i]:.2f}" for i in top)
-        print(f"{path.relative_to(folder)}: {shown}")
+    predictions = kic.predict(run_dir, files, top_k=3)
+    for row in predictions.rows():
+        shown = ", ".join(f"{t['class']} {t['probability']:.2f}" for t in row["top_k"])
+        print(f"{Path(row['image']).relative_to(folder)}: {shown}")
+    for path, reason in predictions.failed:
+        print(f"could not read {path}: {reason}")
     print(f"run directory: {run_dir}")
 
 

@@ -61,12 +61,14 @@ def test_explain_options(model_dir, digit_files, tmp_path, capsys) -> None:
     options = ["--out", str(out), "--class", "digit3", "--method", "gradcam++"]
     assert main([*args, str(digit_files[0]), *options]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "digit_0_2_gradcam.png",
-        "digit_0_gradcam.png",
+        "digit_0_2_gradcampp.png",
+        "digit_0_gradcampp.png",
     ]
     assert "digit3 (p=" in capsys.readouterr().out
     assert main([*args, "--out", str(out), "--class", "7"]) == 0
     assert "digit7 (p=" in capsys.readouterr().out
+    # Plain Grad-CAM writes its own file beside the Grad-CAM++ ones.
+    assert (out / "digit_0_gradcam.png").is_file()
 
 
 def test_explain_reports_bad_input(model_dir, digit_files, tmp_path, capsys) -> None:

@@ -1,8 +1,9 @@
 """Reproducibility and exact resume, in fresh processes (op determinism is global).
 
 One script trains a tiny conv net (with dropout and batch normalisation, a cosine
-schedule, augmentation and early-stopping state, so every kind of state matters)
-on the digits and saves its final weights. Runs of it are compared bit for bit.
+schedule, augmentation, early-stopping state, the best epoch's weights kept and
+precise batch norm before every validation, so every kind of state matters) on the
+digits and saves its final weights. Runs of it are compared bit for bit.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ SCRIPT = textwrap.dedent(
     trainer = kic.Trainer(
         build, seed=seed, run_dir=run_dir, verbose=0, schedule="cosine",
         learning_rate=3e-3, warmup_epochs=1, early_stopping_patience=10,
+        restore_best_weights=True, precise_batch_norm=True,
         callbacks=[Pause()] if pause_epoch else [],
     )
     augment = kic.Augmentation(flip=False, translate=1, cutout=2)
@@ -169,9 +171,10 @@ def test_sigkilled_run_resumes_to_the_identical_result(runs) -> None:  # type: i
     assert [resume["epoch"] for resume in run["resumes"]] == [2]
     history = json.loads((root / "run_killed" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
-    assert (
-        run["final"]["weights_sha256"]
-        == json.loads((root / "run_a" / "run.json").read_text())["final"][
-            "weights_sha256"
-        ]
-    )
+    uninterrupted = json.loads((root / "run_a" / "run.json").read_text())["final"]
+    assert run["final"]["weights_sha256"] == uninterrupted["weights_sha256"]
+    # Precise batch norm ran in both (the statistics are part of the weights
+    # compared above), and both kept the same epoch.
+    assert run["final"]["precise_batch_norm"]["layers"]
+    assert run["final"]["precise_batch_norm"] == uninterrupted["precise_batch_norm"]
+    assert run["final"]["kept_epoch"] == uninterrupted["kept_epoch"]

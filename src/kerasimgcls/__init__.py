@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from kerasimgcls._export import (
     InputPreprocessing,
+    Predictions,
     export_model,
     get_class_names,
     load_model,
+    predict,
     predict_proba,
 )
+from kerasimgcls._scaling import ScalingDecision, resolve_input_scaling
 from kerasimgcls._version import __version__
 from kerasimgcls.blocks import conv_block, dense_head
 from kerasimgcls.data import (
@@ -64,8 +67,10 @@ from kerasimgcls.plots import (
 from kerasimgcls.recipes import Recipe, get_recipe, list_recipes, register_recipe
 from kerasimgcls.training import (
     History,
+    PreciseBatchNorm,
     Trainer,
     TrainingDivergedError,
+    precise_batch_norm,
     seed_everything,
 )
 
@@ -79,7 +84,10 @@ __all__ = [
     "ImageFolderReport",
     "InputPreprocessing",
     "LearningRateFinderResult",
+    "PreciseBatchNorm",
+    "Predictions",
     "Recipe",
+    "ScalingDecision",
     "SimilarImages",
     "Split",
     "Trainer",
@@ -121,10 +129,13 @@ __all__ = [
     "plot_samples",
     "plot_similar_images",
     "plot_top_losses",
+    "precise_batch_norm",
     "precision_scope",
+    "predict",
     "predict_proba",
     "register_model",
     "register_recipe",
+    "resolve_input_scaling",
     "seed_everything",
     "similar_images",
     "to_tf_dataset",

@@ -8,6 +8,7 @@ registered with Keras when :mod:`kerasimgcls` is imported).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zipfile
 import zlib
@@ -19,24 +20,28 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from kerasimgcls._scaling import InputScaling, prepare_images, resolve_input_scaling
 from kerasimgcls._validation import check_path_exists, check_positive_int
 
 __all__ = [
     "InputPreprocessing",
+    "Predictions",
     "export_model",
     "get_class_names",
     "load_model",
+    "predict",
     "predict_proba",
 ]
 
 
 @keras.saving.register_keras_serializable(package="kerasimgcls")
 class InputPreprocessing(keras.layers.Layer):  # type: ignore[misc]
-    """Scale raw pixels to ``[0, 1]`` and carry the class names of the model.
+    """Cast raw pixels to float32, scale them, and carry the class names of the model.
 
     Args:
         class_names: One name per output class, in output order.
-        scale: Factor applied to the (cast to float32) input, ``1/255`` for uint8.
+        scale: Factor applied to the (cast to float32) input: ``1/255`` for a model
+            that expects ``[0, 1]``, ``1.0`` for one that scales its own input.
         **kwargs: Standard :class:`keras.layers.Layer` arguments such as ``name``.
 
     Example:
@@ -76,22 +81,34 @@ def _find_preprocessing(model: keras.Model) -> InputPreprocessing | None:
     return None
 
 
-def export_model(model: keras.Model, class_names: Sequence[str]) -> keras.Model:
+def export_model(
+    model: keras.Model,
+    class_names: Sequence[str],
+    *,
+    input_scaling: InputScaling = "auto",
+) -> keras.Model:
     """Wrap a trained model so it takes raw uint8 images and carries its class names.
 
     The returned model shares ``model``'s layers and weights: ``uint8 images ->``
-    :class:`InputPreprocessing` ``-> model``. A model that already starts with
-    :class:`InputPreprocessing` is returned as it is.
+    :class:`InputPreprocessing` ``-> model``. The preprocessing divides by 255 for
+    a model that expects ``[0, 1]`` and only casts to float32 for a model that
+    scales its own input (a ``Rescaling`` layer, ...), decided by
+    :func:`kerasimgcls.resolve_input_scaling`, so no model is scaled twice. A
+    model that already starts with :class:`InputPreprocessing` is returned as it
+    is.
 
     Args:
-        model: A model taking float images in ``[0, 1]``.
+        model: A trained classifier.
         class_names: One name per output unit.
+        input_scaling: ``"auto"`` to decide from the model, ``"unit"`` if it
+            expects ``[0, 1]``, ``"raw"`` if it expects 0-255.
 
     Returns:
         The wrapped model (not compiled).
 
     Raises:
-        ValueError: If the number of class names differs from the model's outputs.
+        ValueError: If the number of class names differs from the model's outputs,
+            or ``input_scaling`` is not one of the three choices.
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn, export_model, get_class_names
@@ -108,8 +125,10 @@ def export_model(model: keras.Model, class_names: Sequence[str]) -> keras.Model:
             f"class_names must have one name per model output ({outputs}); "
             f"received {len(class_names)} names"
         )
+    decision = resolve_input_scaling(model, input_scaling)
+    scale = 1.0 / 255.0 if decision.scaling == "unit" else 1.0
     inputs = keras.Input(tuple(model.input_shape[1:]), dtype="uint8", name="raw_images")
-    x = InputPreprocessing(class_names, name="preprocessing")(inputs)
+    x = InputPreprocessing(class_names, scale=scale, name="preprocessing")(inputs)
     return keras.Model(inputs, model(x), name=f"{model.name}_exported")
 
 
@@ -168,11 +187,13 @@ def predict_proba(
     *,
     batch_size: int = 256,
     tta: str | None = None,
+    input_scaling: InputScaling = "auto",
 ) -> NDArray[np.float32]:
     """Return class probabilities for uint8 images, whichever input the model takes.
 
-    An exported model (see :func:`export_model`) gets the raw uint8 pixels; any
-    other model gets them scaled to ``[0, 1]``, batch by batch.
+    The raw pixels are fed as the model expects them (see :doc:`/guide/input`):
+    as they are to an exported model (see :func:`export_model`) or one that scales
+    its own input, divided by 255 to any other, batch by batch.
 
     Args:
         model: A classifier ending in a softmax.
@@ -181,12 +202,15 @@ def predict_proba(
         tta: ``None``, or ``"flip"`` for test-time augmentation: the mean of the
             probabilities of each image and of its left-right mirror image (for
             models trained with flips; costs a second forward pass).
+        input_scaling: ``"auto"`` to decide from the model, or ``"raw"`` /
+            ``"unit"`` to say it (see :func:`kerasimgcls.resolve_input_scaling`).
 
     Returns:
         Array of shape ``(n, num_classes)``, float32.
 
     Raises:
-        ValueError: If the images do not match the model's input shape.
+        ValueError: If the images do not match the model's input shape, or an
+            option is not one of its choices.
         TypeError: If the images are not uint8.
 
     Example:
@@ -204,7 +228,11 @@ def predict_proba(
     expected = tuple(model.input_shape[1:])
     if array.ndim == len(expected):
         array = array[np.newaxis]
-    if tuple(array.shape[1:]) != expected:
+    compatible = array.ndim == len(expected) + 1 and all(
+        want is None or want == got
+        for want, got in zip(expected, array.shape[1:], strict=True)
+    )
+    if not compatible:
         raise ValueError(
             f"images must have shape (n, {', '.join(map(str, expected))}) to match "
             f"the model's input; received shape {array.shape}"
@@ -212,11 +240,10 @@ def predict_proba(
     batch_size = check_positive_int(batch_size, "batch_size")
     if tta not in (None, "flip"):
         raise ValueError(f"tta must be None or 'flip'; received tta={tta!r}")
-    raw = _find_preprocessing(model) is not None
+    scaling = resolve_input_scaling(model, input_scaling).scaling
     outputs = []
     for start in range(0, array.shape[0], batch_size):
-        batch = array[start : start + batch_size]
-        feed = batch if raw else batch.astype(np.float32) / np.float32(255.0)
+        feed = prepare_images(model, array[start : start + batch_size], scaling)
         probabilities = np.asarray(model(feed, training=False), dtype=np.float32)
         if tta == "flip":
             mirrored = np.ascontiguousarray(feed[:, :, ::-1])
@@ -224,3 +251,270 @@ def predict_proba(
             probabilities = (probabilities + flipped) / np.float32(2.0)
         outputs.append(probabilities)
     return np.concatenate(outputs, axis=0)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Predictions:
+    """What :func:`predict` found for image files: one row per decoded image.
+
+    Attributes:
+        paths: The decoded files, in the order they were given (a folder's files
+            sorted by path).
+        probabilities: float32 array of shape ``(len(paths), num_classes)``.
+        class_names: One name per class (from the model, else ``"0"``, ``"1"``...).
+        top_k: How many classes :meth:`rows` lists per image.
+        failed: ``(path, reason)`` of each file that could not be read or decoded.
+        skipped: Files inside the given folders that are not images by their
+            extension (not tried).
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasimgcls import Predictions
+        >>> result = Predictions(("a.png",), np.array([[0.2, 0.8]], np.float32),
+        ...                      ("cat", "dog"), 1, (("b.png", "empty file"),), ())
+        >>> result.rows()[0]["top_k"], result.ok
+        ([{'class': 'dog', 'probability': 0.800000011920929}], False)
+    """
+
+    paths: tuple[str, ...]
+    probabilities: NDArray[np.float32] = dataclasses.field(repr=False)
+    class_names: tuple[str, ...]
+    top_k: int
+    failed: tuple[tuple[str, str], ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every file given was decoded."""
+        return not self.failed
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Return one JSON-ready ``{"image", "top_k": [{"class", "probability"}]}`` each.
+
+        Example:
+            >>> import numpy as np
+            >>> from kerasimgcls import Predictions
+            >>> Predictions(("a.png",), np.array([[1.0]], np.float32), ("x",), 1, (),
+            ...             ()).rows()[0]["image"]
+            'a.png'
+        """
+        k = min(self.top_k, len(self.class_names))
+        rows = []
+        for path, row in zip(self.paths, self.probabilities, strict=True):
+            top = np.argsort(-row, kind="stable")[:k]
+            rows.append(
+                {
+                    "image": path,
+                    "top_k": [
+                        {"class": self.class_names[i], "probability": float(row[i])}
+                        for i in top
+                    ],
+                }
+            )
+        return rows
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the predictions to ``path``: CSV for ``.csv``, JSON for ``.json``.
+
+        The CSV has one row per decoded image: ``image``, ``class``,
+        ``probability`` (the top class), then one column per class with its
+        probability. The JSON holds the :meth:`rows` and the failed files.
+
+        Raises:
+            ValueError: If the suffix is neither ``.csv`` nor ``.json``.
+
+        Example:
+            >>> import tempfile
+            >>> import numpy as np
+            >>> from kerasimgcls import Predictions
+            >>> result = Predictions(("a.png",), np.array([[0.3, 0.7]], np.float32),
+            ...                      ("cat", "dog"), 1, (), ())
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     text = result.save(f"{tmp}/p.csv").read_text()
+            >>> text.splitlines()[1]
+            'a.png,dog,0.7,0.3,0.7'
+        """
+        import csv
+        import io
+        import json
+
+        from kerasimgcls._io import atomic_path
+
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix not in (".csv", ".json"):
+            raise ValueError(
+                f"the output must end in .csv or .json; received {str(target)!r}"
+            )
+        if suffix == ".json":
+            document = {
+                "predictions": self.rows(),
+                "failed": [{"image": p, "error": e} for p, e in self.failed],
+            }
+            text = json.dumps(document, indent=2) + "\n"
+        else:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(["image", "class", "probability", *self.class_names])
+            for image, row in zip(self.paths, self.probabilities, strict=True):
+                best = int(np.argmax(row))
+                writer.writerow(
+                    [
+                        image,
+                        self.class_names[best],
+                        f"{float(row[best]):.6g}",
+                        *(f"{float(value):.6g}" for value in row),
+                    ]
+                )
+            text = buffer.getvalue()
+        with atomic_path(target) as tmp:
+            Path(tmp).write_text(text, encoding="utf-8")
+        return target
+
+
+_COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
+
+
+def _expand(
+    paths: Sequence[str | os.PathLike[str]],
+) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """Files to decode, missing paths, and non-image files found in folders."""
+    from kerasimgcls.data._files import IMAGE_EXTENSIONS
+
+    files: list[str] = []
+    missing: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found = []
+            # os.walk does not follow symbolic links to folders: no loops.
+            for folder, subfolders, names in os.walk(path):
+                subfolders[:] = [
+                    name for name in subfolders if not name.startswith(".")
+                ]
+                found += [
+                    os.path.join(folder, name)
+                    for name in names
+                    if not name.startswith(".")
+                ]
+            for name in sorted(found):
+                if not os.path.isfile(name):  # a FIFO or a socket would block
+                    missing.append((name, "not a regular file"))
+                elif name.lower().endswith(IMAGE_EXTENSIONS):
+                    files.append(name)
+                else:
+                    skipped.append(name)
+        elif path.exists():
+            files.append(str(path))  # named explicitly: tried whatever its suffix
+        else:
+            missing.append((str(path), "no such file or folder"))
+    return files, missing, skipped
+
+
+def predict(
+    model: keras.Model | str | os.PathLike[str],
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    top_k: int = 3,
+    batch_size: int = 64,
+    tta: str | None = None,
+    input_scaling: InputScaling = "auto",
+) -> Predictions:
+    """Classify image files and folders (recursively), going on past bad files.
+
+    Each file is decoded (Pillow; raster formats), converted to the model's
+    channels and resized to its input size, then fed as the model expects (see
+    :doc:`/guide/input`). A file that cannot be read or decoded is reported in
+    :attr:`Predictions.failed` with the reason, and the others are predicted.
+
+    Args:
+        model: A Keras model, a ``.keras`` file or a run directory.
+        paths: Image files and folders; a folder's images (by extension) are
+            found recursively, hidden files and folders left out.
+        top_k: Classes per image in :meth:`Predictions.rows`.
+        batch_size: Images decoded and predicted at a time.
+        tta: ``None`` or ``"flip"`` (see :func:`predict_proba`).
+        input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
+            :func:`resolve_input_scaling`).
+
+    Returns:
+        The predictions, the failed files and the skipped ones.
+
+    Raises:
+        FileNotFoundError: If ``model`` is a path that does not exist.
+        ValueError: If ``paths`` is empty, an option is out of range, or the
+            model does not take 1, 3 or 4 channels.
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> from kerasimgcls import build_cifar_cnn, predict
+        >>> model = build_cifar_cnn(input_shape=(8, 8, 3), num_classes=2)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     Image.new("RGB", (8, 8)).save(f"{tmp}/a.png")
+        ...     _ = open(f"{tmp}/broken.png", "wb").write(b"not a png")
+        ...     result = predict(model, tmp)
+        >>> len(result.paths), [reason != "" for _, reason in result.failed]
+        (1, [True])
+    """
+    from kerasimgcls.data._files import decode_file
+
+    if isinstance(model, str | os.PathLike):
+        model = load_model(model)
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if not items:
+        raise ValueError("paths must name at least one image file or folder")
+    top_k = check_positive_int(top_k, "top_k")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    scaling = resolve_input_scaling(model, input_scaling).scaling
+    height, width, channels = tuple(model.input_shape[1:])
+    if channels not in _COLOR_MODES:
+        raise ValueError(
+            f"the model takes {channels} channels; predict reads images as 1, 3 "
+            "or 4 channels"
+        )
+    size = None if height is None or width is None else (int(height), int(width))
+    files, failed, skipped = _expand(items)
+    decoded: list[str] = []
+    chunks: list[NDArray[np.float32]] = []
+    batch: list[NDArray[np.uint8]] = []
+
+    def flush() -> None:
+        if batch:
+            stacked = np.stack(batch) if size else batch[0][np.newaxis]
+            chunks.append(
+                predict_proba(
+                    model,
+                    stacked,
+                    batch_size=batch_size,
+                    tta=tta,
+                    input_scaling=scaling,
+                )
+            )
+            batch.clear()
+
+    for file in files:
+        result = decode_file(file, color_mode=_COLOR_MODES[channels], image_size=size)
+        if result.image is None:
+            failed.append((file, result.error or "cannot be decoded"))
+            continue
+        decoded.append(file)
+        batch.append(result.image)
+        if len(batch) >= batch_size or size is None:
+            flush()
+    flush()
+    num_classes = int(model.output_shape[-1])
+    names = get_class_names(model) or tuple(str(i) for i in range(num_classes))
+    probabilities = (
+        np.concatenate(chunks) if chunks else np.zeros((0, num_classes), np.float32)
+    )
+    return Predictions(
+        paths=tuple(decoded),
+        probabilities=probabilities,
+        class_names=tuple(names),
+        top_k=top_k,
+        failed=tuple(failed),
+        skipped=tuple(skipped),
+    )

@@ -24,11 +24,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import keras
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:  # keras is imported where it is used: the CLI parses without it
+    import keras
 
 __all__ = [
     "INPUT_SCALINGS",
@@ -72,6 +74,12 @@ class ScalingDecision:
     Attributes:
         scaling: ``"raw"`` (uint8 pixels as they are) or ``"unit"`` (divided by 255).
         reason: One sentence of evidence, for logs and ``run.json``.
+
+    Example:
+        >>> from kerasimgcls import build_cifar_cnn, resolve_input_scaling
+        >>> decision = resolve_input_scaling(build_cifar_cnn(input_shape=(8, 8, 1)))
+        >>> decision.scaling
+        'unit'
     """
 
     scaling: Literal["raw", "unit"]
@@ -92,24 +100,36 @@ def check_input_scaling(value: object, name: str = "input_scaling") -> InputScal
 
 
 def _leading_layers(model: keras.Layer) -> Iterator[keras.Layer]:
-    """Yield the layers a pixel passes before the first weighted layer.
+    """Yield the layers a pixel passes up to the first weighted layer.
 
-    Nested models (a keras.applications backbone used as a layer, the library's
-    exported wrapper) are entered when they come first.
+    Nested models (a keras.io augmentation ``Sequential``, a keras.applications
+    backbone used as a layer, the library's exported wrapper) are entered, and
+    the search goes on after one that holds no weighted layer.
     """
+    yield from _walk(model, [])
+
+
+def _walk(model: keras.Layer, done: list[bool]) -> Iterator[keras.Layer]:
+    # ``done`` becomes [True] once a weighted layer is reached (shared by nesting).
+    import keras
+
     for layer in getattr(model, "layers", []):
         if isinstance(layer, keras.Model):
-            yield from _leading_layers(layer)
-            return
+            yield from _walk(layer, done)
+            if done:
+                return
+            continue
         yield layer
-        if type(layer).__name__ in _PASS_THROUGH or not layer.weights:
+        kind = type(layer).__name__
+        if kind in _PASS_THROUGH or kind == "Normalization" or not layer.weights:
             continue
-        if type(layer).__name__ == "Normalization":
-            continue
+        done.append(True)
         return
 
 
 def _normalization_evidence(layer: keras.Layer) -> ScalingDecision | None:
+    import keras
+
     mean = getattr(layer, "mean", None)
     if mean is None:
         return None
@@ -127,7 +147,11 @@ def _normalization_evidence(layer: keras.Layer) -> ScalingDecision | None:
 
 
 def _infer(model: keras.Model) -> ScalingDecision:
-    dtype = str(getattr(model.inputs[0], "dtype", "float32")) if model.inputs else ""
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):  # a subclassed model without inputs
+        inputs = []
+    dtype = str(getattr(inputs[0], "dtype", "float32")) if inputs else ""
     if "int" in dtype:
         return ScalingDecision("raw", f"the model's input is {dtype}")
     for layer in _leading_layers(model):
@@ -177,7 +201,9 @@ def resolve_input_scaling(
     if input_scaling != "auto":
         return ScalingDecision(input_scaling, f"input_scaling={input_scaling!r} given")
     decision = _infer(model)
-    logger.info("model %r is fed %s pixels: %s", model.name, decision.scaling, decision)
+    logger.info(
+        "model %r is fed %s pixels: %s", model.name, decision.scaling, decision.reason
+    )
     return decision
 
 

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from kerasimgcls import plots
 from kerasimgcls._export import get_class_names, predict_proba
 from kerasimgcls._io import write_json_atomic
+from kerasimgcls._scaling import InputScaling, check_input_scaling
 from kerasimgcls._validation import check_labels, check_positive_int
 from kerasimgcls.data._dataset import Split
 
@@ -426,12 +427,14 @@ def classification_report(
     *,
     top_k: int = 5,
     batch_size: int = 256,
+    input_scaling: InputScaling = "auto",
 ) -> ClassificationReport:
     """Predict ``split`` with ``model`` and score the predictions, per class.
 
-    Predictions go through :func:`predict_proba`, so both an exported model
-    (raw uint8 input, as saved in a run's ``model.keras``) and a model taking float
-    images work.
+    Predictions go through :func:`predict_proba`, so every model is fed the raw
+    pixels as it expects them (see :doc:`/guide/input`): an exported model (as
+    saved in a run's ``model.keras``), one that scales its own input, or one that
+    takes float images in ``[0, 1]``.
 
     Args:
         model: A classifier ending in a softmax.
@@ -440,6 +443,8 @@ def classification_report(
             model, else ``"0"``, ``"1"``, ...
         top_k: ``k`` of the top-k accuracy; capped at the number of classes.
         batch_size: Images per forward pass.
+        input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
+            :func:`resolve_input_scaling`).
 
     Returns:
         The report: print it for a table, :meth:`~ClassificationReport.save` it as
@@ -448,7 +453,8 @@ def classification_report(
     Raises:
         TypeError: If ``split`` is not a :class:`Split`.
         ValueError: If ``split`` is empty, its images do not fit the model, a label
-            is out of range or ``class_names`` has the wrong length.
+            is out of range, ``class_names`` has the wrong length or
+            ``input_scaling`` is not one of its choices.
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn, classification_report, load_digits
@@ -471,7 +477,10 @@ def classification_report(
     names = _resolve_class_names(class_names, num_classes)
     check_labels(split.labels, num_classes, "split.labels")
     top_k = check_positive_int(top_k, "top_k")
-    probabilities = predict_proba(model, split.images, batch_size=batch_size)
+    check_input_scaling(input_scaling)
+    probabilities = predict_proba(
+        model, split.images, batch_size=batch_size, input_scaling=input_scaling
+    )
     return ClassificationReport.from_predictions(
         split.labels, probabilities, names, top_k=top_k
     )

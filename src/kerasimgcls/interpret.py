@@ -21,7 +21,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from kerasimgcls import plots
-from kerasimgcls._export import InputPreprocessing, get_class_names
+from kerasimgcls._export import get_class_names
+from kerasimgcls._scaling import (
+    InputScaling,
+    check_input_scaling,
+    prepare_images,
+    resolve_input_scaling,
+)
 from kerasimgcls._validation import check_choice, check_positive_int
 from kerasimgcls.data._dataset import Split
 
@@ -175,16 +181,6 @@ def _last_conv_layer(model: keras.Model) -> keras.Layer:
     return convs[-1]
 
 
-def _is_raw_input(model: keras.Model) -> bool:
-    return any(isinstance(layer, InputPreprocessing) for layer in model.layers)
-
-
-def _feed(model: keras.Model, images: NDArray[np.uint8]) -> Any:
-    if _is_raw_input(model):
-        return images
-    return images.astype(np.float32) / np.float32(255.0)
-
-
 @contextlib.contextmanager
 def _capture(
     layer: keras.Layer, *, what: Literal["input", "output"], tape: Any = None
@@ -297,6 +293,7 @@ def grad_cam(
     layer_name: str | None = None,
     method: GradCamMethod = "gradcam",
     alpha: float = 0.4,
+    input_scaling: InputScaling = "auto",
 ) -> GradCamResult:
     """Show where the model looks: a Grad-CAM (or Grad-CAM++) heatmap for a class.
 
@@ -307,8 +304,8 @@ def grad_cam(
     the score is the pre-softmax logit when the model ends in a softmax.
 
     Args:
-        model: A classifier with a 2-D convolution: float input in ``[0, 1]``, or
-            exported (raw uint8 input, see :func:`export_model`).
+        model: A classifier with a 2-D convolution: any model the input contract
+            feeds (see :doc:`/guide/input`), exported ones included.
         image: One uint8 image of the model's input size, shape ``(height, width,
             channels)`` (``(height, width)`` for one channel is accepted).
         class_index: The class to explain; default: the predicted class.
@@ -316,6 +313,8 @@ def grad_cam(
         method: ``"gradcam"`` or ``"gradcam++"`` (better when a class appears
             several times in the image).
         alpha: Opacity of the heatmap in the overlay, in ``[0, 1]``.
+        input_scaling: ``"auto"`` to decide from the model how the pixels are fed,
+            or ``"raw"`` / ``"unit"`` (see :func:`resolve_input_scaling`).
 
     Returns:
         The heatmap, the overlay and what was explained.
@@ -324,7 +323,8 @@ def grad_cam(
         TypeError: If ``image`` is not uint8.
         ValueError: If ``image`` does not have the model's input shape, the model
             has no convolution (or ``layer_name`` is unknown or not spatial),
-            ``class_index`` is out of range, or ``method`` or ``alpha`` is invalid.
+            ``class_index`` is out of range, or ``method``, ``alpha`` or
+            ``input_scaling`` is invalid.
 
     Example:
         >>> import numpy as np
@@ -338,6 +338,7 @@ def grad_cam(
     import tensorflow as tf
 
     check_choice(method, "method", ("gradcam", "gradcam++"))
+    check_input_scaling(input_scaling)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
         raise ValueError(f"alpha must be a float in [0, 1]; received alpha={alpha!r}")
     if not 0.0 <= alpha <= 1.0:
@@ -362,7 +363,7 @@ def grad_cam(
                 f"class_index must be in [0, {num_classes}); "
                 f"received class_index={class_index!r}"
             )
-    feed = _feed(model, pixels[np.newaxis])
+    feed = prepare_images(model, pixels[np.newaxis], input_scaling)
     with _logits(model) as is_logits, tf.GradientTape() as tape:
         with _capture(layer, what="output", tape=tape) as captured:
             scores = model(feed, training=False)
@@ -434,6 +435,7 @@ def embeddings(
     layer: str | None = None,
     *,
     batch_size: int = 256,
+    input_scaling: InputScaling = "auto",
 ) -> NDArray[np.float32]:
     """Return the features the model computes for each image (penultimate layer).
 
@@ -443,12 +445,14 @@ def embeddings(
     spatial dimensions are flattened.
 
     Args:
-        model: A classifier, float input in ``[0, 1]`` or exported (uint8 input).
+        model: A classifier (see :doc:`/guide/input` for how it is fed).
         split: A :class:`Split`, or a uint8 array of shape ``(n, height, width,
             channels)``.
         layer: Name of the layer whose output to return; default: the input of the
             final layer.
         batch_size: Images per forward pass.
+        input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
+            :func:`resolve_input_scaling`).
 
     Returns:
         Array of shape ``(n, dim)``, float32.
@@ -467,13 +471,14 @@ def embeddings(
     """
     images = _check_images(model, split, "split")
     batch_size = check_positive_int(batch_size, "batch_size")
+    scaling = resolve_input_scaling(model, input_scaling).scaling
     if layer is None:
         target, what = _classifier_layer(model), "input"
     else:
         target, what = _find_layer(model, layer), "output"
     chunks = []
     for start in range(0, len(images), batch_size):
-        feed = _feed(model, images[start : start + batch_size])
+        feed = prepare_images(model, images[start : start + batch_size], scaling)
         with _capture(target, what=what) as captured:  # type: ignore[arg-type]
             model(feed, training=False)
         values = np.asarray(captured["value"], dtype=np.float32)
@@ -489,6 +494,7 @@ def similar_images(
     k: int = 5,
     layer: str | None = None,
     batch_size: int = 256,
+    input_scaling: InputScaling = "auto",
 ) -> SimilarImages:
     """Find the ``k`` gallery images most similar to ``query`` in the model's eyes.
 
@@ -496,13 +502,15 @@ def similar_images(
     gallery used as the query comes back first, with similarity 1.
 
     Args:
-        model: A classifier, float input in ``[0, 1]`` or exported (uint8 input).
+        model: A classifier (see :doc:`/guide/input` for how it is fed).
         query: One uint8 image of the model's input size.
         gallery: A :class:`Split` (neighbour labels are returned too) or a uint8
             array of shape ``(n, height, width, channels)``.
         k: How many neighbours; at most the gallery size.
         layer: The embedding layer (see :func:`embeddings`).
         batch_size: Images per forward pass.
+        input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
+            :func:`resolve_input_scaling`).
 
     Returns:
         The neighbours with their indices, similarities and images.
@@ -528,14 +536,19 @@ def similar_images(
             f"k must be at most the number of gallery images ({len(images)}); "
             f"received k={k}"
         )
-    features = embeddings(model, images, layer, batch_size=batch_size)
+    scaling = resolve_input_scaling(model, input_scaling).scaling
+    features = embeddings(
+        model, images, layer, batch_size=batch_size, input_scaling=scaling
+    )
     # A query taken from the gallery gets exactly its gallery features, so it comes
     # first even when batching changes the last bits of a forward pass.
     copies = np.flatnonzero((images == pixels).reshape(len(images), -1).all(axis=1))
     query_features = (
         features[copies[0]]
         if copies.size
-        else embeddings(model, pixels[np.newaxis], layer, batch_size=1)[0]
+        else embeddings(
+            model, pixels[np.newaxis], layer, batch_size=1, input_scaling=scaling
+        )[0]
     )
     similarities = _cosine(features, query_features)
     order = np.argsort(-similarities, kind="stable")[:k].astype(np.int64)

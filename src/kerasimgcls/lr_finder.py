@@ -19,10 +19,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kerasimgcls import plots
-from kerasimgcls._export import InputPreprocessing
+from kerasimgcls._scaling import InputScaling, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int
 from kerasimgcls.data._dataset import ImageDataset, Split
-from kerasimgcls.data._pipeline import to_tf_dataset
+from kerasimgcls.data._pipeline import PixelScaling, to_tf_dataset
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 
@@ -171,6 +171,7 @@ def find_learning_rate(
     smoothing: float = 0.9,
     stop_factor: float | None = 4.0,
     seed: int = 0,
+    input_scaling: InputScaling = "auto",
 ) -> LearningRateFinderResult:
     """Run a learning-rate range test and suggest a learning rate.
 
@@ -182,8 +183,8 @@ def find_learning_rate(
     unchanged too.
 
     Args:
-        model: The model to test, taking float images in ``[0, 1]`` (an exported
-            model gets uint8 pixels) and ending in a softmax over one-hot labels.
+        model: The model to test, ending in a softmax over one-hot labels; the
+            images are fed as it expects them (see :doc:`/guide/input`).
         data: An :class:`ImageDataset` (its train split is used) or a
             :class:`Split`.
         min_lr: The first learning rate.
@@ -196,6 +197,8 @@ def find_learning_rate(
         stop_factor: Stop when the smoothed loss exceeds this multiple of its
             minimum; ``None`` runs every step.
         seed: Seed of the batch order.
+        input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
+            :func:`kerasimgcls.resolve_input_scaling`).
 
     Returns:
         The curve and the suggested rate.
@@ -204,7 +207,8 @@ def find_learning_rate(
         TypeError: If ``data`` or ``optimizer`` has the wrong type.
         ValueError: If a rate is not positive, ``min_lr >= max_lr``, ``num_steps``
             is below 2, ``smoothing`` is outside ``[0, 1)``, ``stop_factor`` is not
-            above 1, or the data does not fit the model.
+            above 1, ``input_scaling`` is not one of its choices, or the data does
+            not fit the model.
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn, find_learning_rate, load_digits
@@ -243,6 +247,7 @@ def find_learning_rate(
         )
     if len(split) == 0:
         raise ValueError("data has no training images")
+    scaling = resolve_input_scaling(model, input_scaling).scaling
     fresh = _fresh_optimizer(model, optimizer)
     saved = [np.array(variable.numpy(), copy=True) for variable in model.variables]
     try:
@@ -257,6 +262,7 @@ def find_learning_rate(
             smoothing=float(smoothing),
             stop_factor=None if stop_factor is None else float(stop_factor),
             seed=seed,
+            scaling=scaling,
         )
     finally:
         for variable, value in zip(model.variables, saved, strict=True):
@@ -275,19 +281,17 @@ def _range_test(
     smoothing: float,
     stop_factor: float | None,
     seed: int,
+    scaling: PixelScaling,
 ) -> LearningRateFinderResult:
     import tensorflow as tf
 
     num_classes = int(model.output_shape[-1])
-    raw = any(isinstance(layer, InputPreprocessing) for layer in model.layers)
     loss_fn = keras.losses.CategoricalCrossentropy()
     variables = model.trainable_variables
     optimizer.build(variables)
 
     @tf.function(reduce_retracing=True)  # type: ignore[untyped-decorator]
     def step(images: Any, labels: Any) -> Any:
-        if raw:
-            images = tf.cast(tf.round(images * 255.0), tf.uint8)
         with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(images, training=True))
         optimizer.apply_gradients(
@@ -308,6 +312,7 @@ def _range_test(
             seed=seed,
             epoch=epoch,
             drop_remainder=len(split) >= batch_size,
+            input_scaling=scaling,
         )
         for images, labels in batches:
             optimizer.learning_rate = float(rates[len(losses)])

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from kerasimgcls.cli._predict import add_input_scaling_argument
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``evaluate`` sub-command."""
@@ -38,6 +40,7 @@ def add_parser(subparsers: Any) -> None:
         "prediction with its mirror image's (recorded as SPLIT_tta_flip; the "
         "per-class report stays without)",
     )
+    add_input_scaling_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -48,11 +51,18 @@ def score(
     *,
     batch_size: int = 256,
     tta: str | None = None,
+    input_scaling: str = "auto",
 ) -> dict[str, float]:
     """Return the cross-entropy loss and the accuracy of ``model`` on uint8 images."""
     from kerasimgcls._export import predict_proba
 
-    probabilities = predict_proba(model, images, batch_size=batch_size, tta=tta)
+    probabilities = predict_proba(
+        model,
+        images,
+        batch_size=batch_size,
+        tta=tta,
+        input_scaling=input_scaling,  # type: ignore[arg-type]
+    )
     picked = probabilities[np.arange(len(labels)), labels]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
@@ -72,7 +82,12 @@ def run(args: argparse.Namespace) -> int:
     if split is None:
         raise ValueError(f"the run's dataset has no {args.split} split to evaluate")
     scores = score(
-        model, split.images, split.labels, batch_size=args.batch_size, tta=args.tta
+        model,
+        split.images,
+        split.labels,
+        batch_size=args.batch_size,
+        tta=args.tta,
+        input_scaling=args.input_scaling,
     )
     key = name if args.tta is None else f"{name}_tta_{args.tta}"
     write_metrics(args.run_dir, key, scores, len(split))
@@ -94,7 +109,11 @@ def _write_report(
     from kerasimgcls.evaluation import classification_report
 
     report = classification_report(
-        model, split, class_names, batch_size=args.batch_size
+        model,
+        split,
+        class_names,
+        batch_size=args.batch_size,
+        input_scaling=args.input_scaling,
     )
     print(report)
     run_dir = Path(args.run_dir)

@@ -6,6 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kerasimgcls.cli._predict import add_input_scaling_argument
+
+# File-name suffix of each method: "+" does not belong in file names.
+_SUFFIXES = {"gradcam": "gradcam", "gradcam++": "gradcampp"}
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``explain`` sub-command."""
@@ -15,7 +20,8 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Load RUN_DIR/model.keras (or a .keras file), resize each IMAGE to the "
             "model's input and write a picture of the image, its Grad-CAM heatmap "
-            "and the overlay to RUN_DIR/explain/ (or --out)."
+            "and the overlay to RUN_DIR/explain/ (or --out), named "
+            "IMAGE_gradcam.png or IMAGE_gradcampp.png by --method."
         ),
     )
     parser.add_argument(
@@ -50,6 +56,7 @@ def add_parser(subparsers: Any) -> None:
         default=0.4,
         help="opacity of the heatmap in the overlay, in [0, 1] (default: 0.4)",
     )
+    add_input_scaling_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -66,15 +73,16 @@ def _class_index(value: str | None, class_names: tuple[str, ...] | None) -> int 
     )
 
 
-def _output_names(images: list[str]) -> list[str]:
-    """One file name per image; repeated stems get a numeric suffix."""
+def _output_names(images: list[str], method: str = "gradcam") -> list[str]:
+    """One file name per image, named by method; repeated stems get a number."""
+    suffix = _SUFFIXES[method]
     names: list[str] = []
     for path in images:
         stem = Path(path).stem or "image"
-        name, count = f"{stem}_gradcam.png", 1
+        name, count = f"{stem}_{suffix}.png", 1
         while name in names:
             count += 1
-            name = f"{stem}_{count}_gradcam.png"
+            name = f"{stem}_{count}_{suffix}.png"
         names.append(name)
     return names
 
@@ -97,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     shape = (height, width, channels)
     pixels = [load_image(path, shape) for path in args.images]  # fail before work
     for path, image, name in zip(
-        args.images, pixels, _output_names(args.images), strict=True
+        args.images, pixels, _output_names(args.images, args.method), strict=True
     ):
         result = grad_cam(
             model,
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             layer_name=args.layer,
             method=args.method,
             alpha=args.alpha,
+            input_scaling=args.input_scaling,
         )
         written = result.save(out / name)
         print(

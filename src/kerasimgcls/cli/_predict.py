@@ -1,36 +1,64 @@
-"""``kerasimgcls predict RUN_DIR IMAGE...``: top-k classes of image files."""
+"""``kerasimgcls predict RUN_DIR PATH...``: top-k classes of image files and folders."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+from kerasimgcls._scaling import INPUT_SCALINGS
+
+_COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
+
+
+def add_input_scaling_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--input-scaling`` (the input contract's override) to ``parser``."""
+    parser.add_argument(
+        "--input-scaling",
+        choices=INPUT_SCALINGS,
+        default="auto",
+        help="how the uint8 pixels are fed to the model: auto decides from the "
+        "model (a run's model.keras takes raw pixels), unit divides by 255, raw "
+        "feeds 0-255 (default: auto)",
+    )
 
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``predict`` sub-command."""
     parser = subparsers.add_parser(
         "predict",
-        help="print the top-k classes of image files",
+        help="print or save the top-k classes of image files and folders",
         description=(
-            "Classify image files with RUN_DIR/model.keras (or a .keras file): each "
-            "image is decoded with Pillow, converted to the model's channels and "
-            "resized to its input size, then the top-k class names and "
-            "probabilities are printed."
+            "Classify image files with RUN_DIR/model.keras (or a .keras file). "
+            "Folders are searched recursively for images. Each image is decoded, "
+            "converted to the model's channels and resized to its input size. A "
+            "file that cannot be decoded is named on stderr and the others are "
+            "still predicted; the exit code is then 1."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or .keras")
-    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument(
+        "images", metavar="PATH", nargs="+", help="image files or folders of images"
+    )
     parser.add_argument("-k", "--top-k", type=int, default=3, help="classes to show")
     parser.add_argument(
         "--json", action="store_true", help="print JSON instead of text"
     )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="also write the predictions to FILE: .csv (one row per image, a "
+        "column per class) or .json",
+    )
+    parser.add_argument(
+        "--tta", choices=("flip",), help="average each image with its mirror image"
+    )
+    add_input_scaling_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -39,58 +67,68 @@ def load_image(path: str, shape: tuple[int, int, int]) -> NDArray[np.uint8]:
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If Pillow cannot decode it.
+        ValueError: If it cannot be decoded.
     """
-    from PIL import Image, UnidentifiedImageError
-
     from kerasimgcls._validation import check_path_exists
+    from kerasimgcls.data._files import decode_file
 
     file = check_path_exists(path, "IMAGE", kind="file")
     height, width, channels = shape
-    if channels not in _MODES:
+    if channels not in _COLOR_MODES:
         raise ValueError(f"the model takes {channels} channels; expected 1, 3 or 4")
-    try:
-        with Image.open(file) as image:
-            converted = image.convert(_MODES[channels])
-            if converted.size != (width, height):
-                converted = converted.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(converted, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot decode image {str(file)!r}: {err}") from err
-    return array.reshape(height, width, channels)
+    result = decode_file(
+        file, color_mode=_COLOR_MODES[channels], image_size=(height, width)
+    )
+    if result.image is None:
+        raise ValueError(f"cannot decode image {str(file)!r}: {result.error}")
+    return result.image.reshape(height, width, channels)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the top-k predictions of each image."""
-    from kerasimgcls._export import get_class_names, load_model, predict_proba
+    """Print the top-k predictions of each image; name the files that failed."""
+    from kerasimgcls._export import load_model, predict
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be a positive integer; received {args.top_k}")
-    model = load_model(args.run_dir)
-    shape = tuple(int(s) for s in model.input_shape[1:])
-    images = np.stack([load_image(path, shape) for path in args.images])  # type: ignore[arg-type]
-    probabilities = predict_proba(model, images)
-    names = get_class_names(model) or tuple(
-        str(i) for i in range(probabilities.shape[1])
-    )
-    k = min(args.top_k, probabilities.shape[1])
-    results = []
-    for path, row in zip(args.images, probabilities, strict=True):
-        top = np.argsort(-row, kind="stable")[:k]
-        results.append(
-            {
-                "image": path,
-                "top_k": [
-                    {"class": names[i], "probability": float(row[i])} for i in top
-                ],
-            }
+    if args.output is not None and Path(args.output).suffix.lower() not in (
+        ".csv",
+        ".json",
+    ):
+        raise ValueError(
+            f"--output must end in .csv or .json; received {args.output!r}"
         )
+    model = load_model(args.run_dir)
+    result = predict(
+        model,
+        args.images,
+        top_k=args.top_k,
+        tta=args.tta,
+        input_scaling=args.input_scaling,
+    )
+    rows = result.rows()
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(rows, indent=2))
     else:
-        for result in results:
+        for row in rows:
             shown = ", ".join(
-                f"{item['class']} {item['probability']:.3f}" for item in result["top_k"]
+                f"{item['class']} {item['probability']:.3f}" for item in row["top_k"]
             )
-            print(f"{Path(result['image']).name}: {shown}")
+            print(f"{row['image']}: {shown}")
+    if args.output is not None:
+        print(f"wrote {result.save(args.output)} ({len(rows)} images)")
+    if result.skipped:
+        print(
+            f"skipped {len(result.skipped)} files that are not images by their "
+            "extension",
+            file=sys.stderr,
+        )
+    for path, reason in result.failed:
+        print(f"kerasimgcls predict: cannot read {path}: {reason}", file=sys.stderr)
+    if result.failed:
+        print(
+            f"kerasimgcls predict: {len(result.failed)} of "
+            f"{len(result.failed) + len(rows)} files failed",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -32,8 +32,8 @@ def add_parser(subparsers: Any) -> None:
     training = parser.add_argument_group("training (override the recipe)")
     training.add_argument(
         "--recipe",
-        help="named recipe (default: 'digits' for --dataset digits, else "
-        f"'reference'); one of {list_recipes()}",
+        help="named recipe (default: 'folder' for --data-dir alone, 'digits' for "
+        f"--dataset digits, else 'reference'); one of {list_recipes()}",
     )
     training.add_argument("--model", help="registered model name (default: recipe's)")
     training.add_argument(
@@ -82,6 +82,21 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="train batch norm with TensorFlow's fused kernel: same results up to "
         "round-off, faster on a CPU (default: the recipe's)",
+    )
+    training.add_argument(
+        "--precise-batch-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="re-estimate the batch-norm statistics at inference (dropout off) "
+        "from training images before each validation and at the end (default: "
+        "the recipe's)",
+    )
+    training.add_argument(
+        "--restore-best-weights",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the weights of the epoch with the lowest validation loss "
+        "(default: the recipe's)",
     )
     training.add_argument(
         "--no-deterministic",
@@ -192,9 +207,35 @@ def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
 
 
 def _default_recipe(spec: dict[str, Any]) -> str:
-    # The reference recipe's batch-norm momentum lets the 8x8 digits' validation
+    # A folder of one's own images gets the recipe whose settings follow its size;
+    # the reference recipe's batch-norm momentum lets the 8x8 digits' validation
     # accuracy lag for most of a short run; the digits recipe does not.
+    if spec.get("data_dir") and not spec.get("dataset"):
+        return "folder"
     return "digits" if spec.get("dataset") == "digits" else "reference"
+
+
+def _recipe_model_kwargs(recipe: Any, model_name: str) -> dict[str, Any]:
+    """The recipe's model arguments that ``model_name``'s factory accepts."""
+    from kerasimgcls.models import _REGISTRY
+
+    kwargs = dict(recipe.model_kwargs)
+    if model_name == recipe.model:
+        return kwargs
+    accepted = inspect.signature(_REGISTRY[model_name]).parameters
+    return {key: value for key, value in kwargs.items() if key in accepted}
+
+
+def _describe_recipe(
+    recipe: Any, derived: bool, steps: int, epochs: int, momentum: Any
+) -> str:
+    text = f"recipe {recipe.name}"
+    if derived:
+        text += (
+            f" (from {steps} steps per epoch: {epochs} epochs, batch-norm "
+            f"momentum {momentum})"
+        )
+    return text
 
 
 def _pick(value: Any, default: Any) -> Any:
@@ -208,18 +249,22 @@ def run(args: argparse.Namespace) -> int:
 
     spec = data_spec_from_args(args)
     recipe = get_recipe(args.recipe or _default_recipe(spec))
-    augment = parse_augment(args.augment, recipe.augment)
     model_name = args.model or recipe.model
     model_args = parse_model_args(args.model_arg)
     _check_model_args(model_name, model_args)
     data = load_data(spec)
+    derived = recipe.derive_from_data
+    recipe = recipe.for_data(
+        len(data.train), data.input_shape, batch_size=args.batch_size
+    )
     get_model_kwargs = {
         "input_shape": data.input_shape,
         "num_classes": data.num_classes,
-        **dict(recipe.model_kwargs),
+        **_recipe_model_kwargs(recipe, model_name),
         **model_args,
         **_data_dependent_kwargs(model_name, data),
     }
+    augment = parse_augment(args.augment, recipe.augment)
     run_dir = Path(args.run_dir or _default_run_dir(spec, model_name, args.seed))
     optimizer = args.optimizer or recipe.make_optimizer()
     trainer = Trainer(
@@ -240,6 +285,10 @@ def run(args: argparse.Namespace) -> int:
         steps_per_execution=_pick(args.steps_per_execution, recipe.steps_per_execution),
         precision=_pick(args.precision, recipe.precision),
         fused_batch_norm=_pick(args.fused_batch_norm, recipe.fused_batch_norm),
+        precise_batch_norm=_pick(args.precise_batch_norm, recipe.precise_batch_norm),
+        restore_best_weights=_pick(
+            args.restore_best_weights, recipe.restore_best_weights
+        ),
         metadata={
             "command": ["kerasimgcls", *args.argv],
             "recipe": recipe.to_dict(),
@@ -249,13 +298,15 @@ def run(args: argparse.Namespace) -> int:
         },
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
     )
-    history = trainer.fit(
-        data,
-        epochs=_pick(args.epochs, recipe.epochs),
-        batch_size=_pick(args.batch_size, recipe.batch_size),
-        augment=augment,
+    batch_size = _pick(args.batch_size, recipe.batch_size)
+    epochs = _pick(args.epochs, recipe.epochs)
+    history = trainer.fit(data, epochs=epochs, batch_size=batch_size, augment=augment)
+    steps = -(-len(data.train) // batch_size)
+    momentum = get_model_kwargs.get("batch_norm_momentum")
+    print(
+        f"{data.summary()}; model {model_name}; "
+        + _describe_recipe(recipe, derived, steps, epochs, momentum)
     )
-    print(f"{data.summary()}; model {model_name}; recipe {recipe.name}")
     if len(history):
         last = history.rows[-1]
         shown = {
@@ -265,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
         }
         values = ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
         print(f"epoch {last['epoch']}: {values}")
+        for line in _final_notes(trainer):
+            print(line)
     if not args.no_evaluate:
         for name, split in (("validation", data.validation), ("test", data.test)):
             if split is not None:
@@ -280,6 +333,33 @@ def run(args: argparse.Namespace) -> int:
                     )
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _final_notes(trainer: Any) -> list[str]:
+    """What the run kept and checked, in words (from what run.json records)."""
+    final = trainer.final
+    notes = []
+    kept = final.get("kept_epoch")
+    if kept and kept.get("why") != "last epoch":
+        monitor = kept["why"].removeprefix("lowest ")
+        notes.append(
+            f"kept the weights of epoch {kept['epoch']} ({kept['why']} "
+            f"{_fmt(kept.get(monitor))})"
+        )
+    precise = final.get("precise_batch_norm")
+    if precise and precise.get("layers"):
+        notes.append(
+            f"batch-norm statistics of {len(precise['layers'])} layers re-estimated "
+            f"at inference from {precise['num_images']} training images"
+        )
+    check = final.get("inference_check")
+    if check:
+        notes.append(
+            f"accuracy at inference on {check['images']} training images "
+            f"{_fmt(check['inference_accuracy'])} (training reported "
+            f"{_fmt(check['training_accuracy'])})"
+        )
+    return notes
 
 
 def _fmt(value: Any) -> str:

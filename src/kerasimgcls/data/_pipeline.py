@@ -18,6 +18,7 @@ from kerasimgcls.data._dataset import Split
 __all__ = ["epochs_dataset", "to_tf_dataset"]
 
 LabelMode = Literal["categorical", "int"]
+PixelScaling = Literal["unit", "raw"]
 
 
 def _check_augment(augment: object) -> Augmentation | None:
@@ -32,7 +33,11 @@ def _check_augment(augment: object) -> Augmentation | None:
 
 
 def _check_common(
-    split: Split, num_classes: int, batch_size: int, label_mode: str
+    split: Split,
+    num_classes: int,
+    batch_size: int,
+    label_mode: str,
+    input_scaling: str = "unit",
 ) -> tuple[int, int]:
     if not isinstance(split, Split):
         raise TypeError(
@@ -44,6 +49,7 @@ def _check_common(
     num_classes = check_positive_int(num_classes, "num_classes")
     batch_size = check_positive_int(batch_size, "batch_size")
     check_choice(label_mode, "label_mode", ("categorical", "int"))
+    check_choice(input_scaling, "input_scaling", ("unit", "raw"))
     top = int(split.labels.max())
     if top >= num_classes:
         raise ValueError(
@@ -65,6 +71,7 @@ def _batches(
     augment: Augmentation | None,
     seed: int,
     epoch: Any,
+    input_scaling: str,
 ) -> Any:
     import tensorflow as tf
 
@@ -73,7 +80,9 @@ def _batches(
         if augment is not None:
             # On uint8, before the cast: a quarter of the bytes to move.
             x = augment_batch(x, augment, batch_seed(seed, epoch, batch_index))
-        x = tf.cast(x, tf.float32) / 255.0
+        x = tf.cast(x, tf.float32)
+        if input_scaling == "unit":
+            x = x / 255.0
         y = tf.gather(labels, index)
         if label_mode == "categorical":
             y = tf.one_hot(y, num_classes, dtype=tf.float32)
@@ -108,11 +117,13 @@ def to_tf_dataset(
     label_mode: LabelMode = "categorical",
     drop_remainder: bool = False,
     augment: Augmentation | None = None,
+    input_scaling: PixelScaling = "unit",
 ) -> Any:
     """Return one epoch of ``split`` as a :class:`tf.data.Dataset` of batches.
 
     Images stay uint8 in memory; each batch is gathered, augmented (if asked),
-    scaled to float32 in ``[0, 1]`` and its labels one-hot encoded (or kept as
+    cast to float32 and scaled to ``[0, 1]`` (or kept in 0-255 for a model that
+    scales its own input) and its labels one-hot encoded (or kept as
     integers) on the fly, and batches are prefetched. With the same arguments the
     batches are the same, in any process.
 
@@ -129,10 +140,13 @@ def to_tf_dataset(
         augment: Random flips, translations and cutout for each batch; their
             randomness depends only on ``(seed, epoch, batch index)``. ``None``
             for none (validation and test data).
+        input_scaling: ``"unit"`` for pixels in ``[0, 1]``, ``"raw"`` for 0-255
+            (what :func:`kerasimgcls.resolve_input_scaling` decides for a model).
 
     Returns:
         A dataset of ``(images, labels)`` batches: images float32 of shape
-        ``(batch, height, width, channels)`` in [0, 1].
+        ``(batch, height, width, channels)`` in [0, 1] (0-255 with
+        ``input_scaling="raw"``).
 
     Raises:
         TypeError: If ``split`` is not a :class:`Split` or ``augment`` is not an
@@ -151,7 +165,9 @@ def to_tf_dataset(
     """
     import tensorflow as tf
 
-    num_classes, batch_size = _check_common(split, num_classes, batch_size, label_mode)
+    num_classes, batch_size = _check_common(
+        split, num_classes, batch_size, label_mode, input_scaling
+    )
     epoch = check_positive_int(epoch, "epoch", allow_zero=True)
     seed = _check_seed(seed)
     augmentation = _check_augment(augment)
@@ -169,6 +185,7 @@ def to_tf_dataset(
         augment=augmentation,
         seed=seed,
         epoch=epoch,
+        input_scaling=input_scaling,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -185,6 +202,7 @@ def epochs_dataset(
     label_mode: LabelMode = "categorical",
     drop_remainder: bool = False,
     augment: Augmentation | None = None,
+    input_scaling: PixelScaling = "unit",
 ) -> tuple[Any, int]:
     """Return the batches of epochs ``initial_epoch .. epochs - 1`` back to back.
 
@@ -206,6 +224,7 @@ def epochs_dataset(
         drop_remainder: Drop each epoch's last batch if it is smaller than
             ``batch_size``.
         augment: Augmentation of each batch, as in :func:`to_tf_dataset`.
+        input_scaling: ``"unit"`` or ``"raw"``, as in :func:`to_tf_dataset`.
 
     Returns:
         ``(dataset, steps_per_epoch)``.
@@ -228,7 +247,9 @@ def epochs_dataset(
     """
     import tensorflow as tf
 
-    num_classes, batch_size = _check_common(split, num_classes, batch_size, label_mode)
+    num_classes, batch_size = _check_common(
+        split, num_classes, batch_size, label_mode, input_scaling
+    )
     initial_epoch = check_positive_int(initial_epoch, "initial_epoch", allow_zero=True)
     epochs = check_positive_int(epochs, "epochs")
     if epochs <= initial_epoch:
@@ -261,6 +282,7 @@ def epochs_dataset(
             augment=augmentation,
             seed=seed,
             epoch=epoch,
+            input_scaling=input_scaling,
         )
 
     epochs_range = tf.data.Dataset.range(initial_epoch, epochs)

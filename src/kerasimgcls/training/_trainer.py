@@ -11,6 +11,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -21,6 +22,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from kerasimgcls._export import export_model, predict_proba
 from kerasimgcls._io import write_json_atomic
+from kerasimgcls._scaling import (
+    InputScaling,
+    ScalingDecision,
+    check_input_scaling,
+    resolve_input_scaling,
+)
 from kerasimgcls._validation import check_positive_int, check_rate
 from kerasimgcls.data import ImageDataset, Split, epochs_dataset, to_tf_dataset
 from kerasimgcls.layers import check_precision, fuse_batch_norm, precision_scope
@@ -34,6 +41,7 @@ from kerasimgcls.training._checks import (
 )
 from kerasimgcls.training._distribute import multi_worker_fixes, prebuild
 from kerasimgcls.training._history import History
+from kerasimgcls.training._precise_bn import PreciseBatchNorm, precise_batch_norm
 from kerasimgcls.training._resume import (
     load_checkpoint,
     restore_variables,
@@ -56,6 +64,11 @@ __all__ = ["Trainer", "TrainingDivergedError"]
 logger = logging.getLogger(__name__)
 
 ModelOrFactory: TypeAlias = "keras.Model | Callable[[], keras.Model]"
+
+# How far below the accuracy training reported the inference accuracy on training
+# images may fall before fit() warns (training accuracy includes dropout and
+# augmentation, so it is usually the lower of the two).
+_INFERENCE_TOLERANCE = 0.1
 
 
 class TrainingDivergedError(RuntimeError):
@@ -162,7 +175,7 @@ class _RunRecorder(keras.callbacks.Callback):  # type: ignore[misc]
 
     def _update_early_stopping(self, row: dict[str, Any]) -> None:
         patience = self.early.get("patience")
-        if patience is None:
+        if patience is None and not self.trainer.restore_best_weights:
             return
         value = row.get(self.early["monitor"])
         if value is None:
@@ -173,7 +186,7 @@ class _RunRecorder(keras.callbacks.Callback):  # type: ignore[misc]
             self.trainer._best_weights = snapshot(self.model.variables)
         else:
             self.early["wait"] += 1
-            if self.early["wait"] >= patience:
+            if patience is not None and self.early["wait"] >= patience:
                 self.early["stopped_epoch"] = row["epoch"]
                 self.model.stop_training = True
 
@@ -183,7 +196,17 @@ class Trainer:
 
     Defaults reproduce the reference tutorial: Adam, categorical cross-entropy on
     one-hot labels, accuracy, batch size 64. Input images stay uint8 in memory and
-    are scaled to ``[0, 1]`` batch by batch (:func:`kerasimgcls.to_tf_dataset`).
+    are fed batch by batch as the model expects them (:func:`kerasimgcls.to_tf_dataset`
+    and the input contract, :doc:`/guide/input`): scaled to ``[0, 1]``, or as
+    0-255 to a model that scales its own input (a Keras ``Rescaling`` layer, ...).
+
+    **Inference matches training.** With ``precise_batch_norm=True`` (the default)
+    every batch norm's moving mean and variance are re-estimated, before each
+    validation and at the end, from a fixed sample of training images with the
+    model as it runs at inference (:func:`kerasimgcls.precise_batch_norm`). After
+    training, the accuracy at inference on a sample of training images is compared
+    with the accuracy training reported, and a warning explains a bad
+    disagreement; both are recorded in ``run.json``.
 
     **Reproducible.** :meth:`fit` first calls :func:`seed_everything` with ``seed``
     (Python, NumPy, TensorFlow, Keras; op determinism when ``deterministic=True``).
@@ -210,7 +233,8 @@ class Trainer:
     trained again. A non-empty ``run_dir`` without a checkpoint is refused unless
     ``overwrite=True``; a checkpoint written with a different configuration is
     refused with the differences listed. The state of user ``callbacks`` is not
-    checkpointed.
+    checkpointed (the precise batch norm needs none: it depends only on the
+    weights).
 
     **Distribution.** ``strategy`` takes any :class:`tf.distribute.Strategy`: a
     model given directly is cloned into ``strategy.scope()`` (its weights copied),
@@ -220,7 +244,7 @@ class Trainer:
     ``TF_CONFIG`` on several machines, where only the chief writes ``run_dir``.
 
     Args:
-        model: A :class:`keras.Model` taking float images in ``[0, 1]``, or a
+        model: A :class:`keras.Model` taking images (see ``input_scaling``), or a
             callable with no arguments that builds one.
         optimizer: ``None`` for Adam, a Keras optimizer name such as ``"sgd"``, or
             an optimizer instance (copied from its config).
@@ -244,6 +268,15 @@ class Trainer:
         early_stopping_patience: Stop after this many epochs without improvement
             of ``val_loss`` (``loss`` without a validation split) and restore the
             best weights; ``None`` never stops early.
+        restore_best_weights: Keep the weights of the epoch with the lowest
+            ``val_loss`` (``loss`` without a validation split) at the end, also
+            without early stopping; ``run.json`` and the history say which.
+        precise_batch_norm: Re-estimate the batch-norm statistics at inference
+            (see above); ``False`` keeps Keras' moving averages as training left
+            them (the tutorial's behaviour).
+        input_scaling: How the uint8 pixels are fed to the model: ``"auto"``
+            decides from the model (see :func:`kerasimgcls.resolve_input_scaling`),
+            ``"unit"`` divides by 255, ``"raw"`` feeds 0-255.
         class_weight: ``None``, ``"balanced"`` (inverse class frequency, from
             scikit-learn) or a mapping from class index to weight.
         steps_per_execution: Training steps per compiled call (see
@@ -300,6 +333,9 @@ class Trainer:
         steps_per_execution: int = 1,
         precision: str = "float32",
         fused_batch_norm: bool = False,
+        restore_best_weights: bool = False,
+        precise_batch_norm: bool = True,
+        input_scaling: InputScaling = "auto",
         metadata: Mapping[str, Any] | None = None,
         verbose: int = 1,
     ) -> None:
@@ -338,18 +374,42 @@ class Trainer:
                 f"fused_batch_norm={fused_batch_norm!r}"
             )
         self.fused_batch_norm = fused_batch_norm
+        for flag, value in (
+            ("restore_best_weights", restore_best_weights),
+            ("precise_batch_norm", precise_batch_norm),
+        ):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool; received {flag}={value!r}")
+        self.restore_best_weights = restore_best_weights
+        self.precise_batch_norm = precise_batch_norm
+        self.input_scaling = check_input_scaling(input_scaling)
         self.metadata = dict(metadata or {})
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2; received verbose={verbose!r}")
         self.verbose = int(verbose)
         self.model: keras.Model = self._resolve_model(model)
+        self.scaling: ScalingDecision = resolve_input_scaling(
+            self.model, self.input_scaling
+        )
         self.history: History | None = None
         self._class_names: tuple[str, ...] | None = None
         self._steps_per_epoch = 0
         self._best_weights: list[NDArray[Any]] | None = None
         self._fit_config: dict[str, Any] = {}
         self._run_info: dict[str, Any] = {}
+        self._final: dict[str, Any] = {}
         self._compiled = False
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """What the last :meth:`fit` kept and checked (``run.json``'s ``final`` too).
+
+        ``"kept_epoch"``: the epoch whose weights the model has and why;
+        ``"precise_batch_norm"``: the re-estimated layers and the number of
+        images; ``"inference_check"``: accuracy at inference on training images
+        against the accuracy training reported.
+        """
+        return dict(self._final)
 
     def _scope(self) -> Any:
         if self.strategy is None:
@@ -491,6 +551,10 @@ class Trainer:
         if writes:
             self._write_run_json(data, status="running", resumed_at=start)
         recorder = _RunRecorder(self, history, early)
+        callbacks: list[keras.callbacks.Callback] = [recorder, *self.callbacks]
+        if self.precise_batch_norm:
+            # First, so each validation already sees the re-estimated statistics.
+            callbacks.insert(0, self._precise_callback(data))
         finished = start >= epochs or early.get("stopped_epoch") is not None
         if not finished:
             train, _ = self._train_dataset(data, batch_size, start, epochs, augment)
@@ -498,7 +562,10 @@ class Trainer:
                 None
                 if data.validation is None
                 else to_tf_dataset(
-                    data.validation, num_classes=data.num_classes, batch_size=batch_size
+                    data.validation,
+                    num_classes=data.num_classes,
+                    batch_size=batch_size,
+                    input_scaling=self.scaling.scaling,
                 )
             )
             prebuild(self.model, self.strategy, train)
@@ -509,18 +576,97 @@ class Trainer:
                     initial_epoch=start,
                     steps_per_epoch=steps,
                     validation_data=validation,
-                    callbacks=[recorder, *self.callbacks],
+                    callbacks=callbacks,
                     class_weight=class_weight,
                     shuffle=False,  # the order comes from (seed, epoch)
                     verbose=self.verbose,
                 )
         if recorder.diverged is not None:
             self._fail_diverged(data, recorder.diverged, history)
-        if self.early_stopping_patience is not None and self._best_weights is not None:
-            restore_variables(self.model.variables, self._best_weights, "model")
+        self._final = {"kept_epoch": self._keep_weights(history, early)}
+        if self.precise_batch_norm:
+            self._final["precise_batch_norm"] = self._run_precise_batch_norm(data)
+        self._final["inference_check"] = self._check_inference(data, history)
         if writes:
             self._write_outputs(data, history)
         return history
+
+    def _precise_callback(self, data: ImageDataset) -> PreciseBatchNorm:
+        return PreciseBatchNorm(
+            data.train.images, input_scaling=self.scaling.scaling, seed=self.seed
+        )
+
+    def _run_precise_batch_norm(self, data: ImageDataset) -> dict[str, Any]:
+        # Also for the restored best weights and for a finished run reloaded
+        # from its checkpoint; idempotent when the last validation just did it.
+        with self._scope():
+            return precise_batch_norm(
+                self.model,
+                data.train.images,
+                input_scaling=self.scaling.scaling,
+                seed=self.seed,
+            )
+
+    def _keep_weights(
+        self, history: History, early: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Restore the best epoch's weights if asked; say which epoch was kept."""
+        if not len(history):
+            return None
+        best = early.get("best_epoch")
+        restore = self.early_stopping_patience is not None or self.restore_best_weights
+        if restore and self._best_weights is not None and best is not None:
+            restore_variables(self.model.variables, self._best_weights, "model")
+            return {
+                "epoch": int(best),
+                "why": f"lowest {early['monitor']}",
+                early["monitor"]: early.get("best"),
+            }
+        return {"epoch": int(history.rows[-1]["epoch"]), "why": "last epoch"}
+
+    def _check_inference(
+        self, data: ImageDataset, history: History
+    ) -> dict[str, Any] | None:
+        """Compare accuracy at inference on training images with what training saw.
+
+        Cheap (at most 1,024 images, one forward pass). Training accuracy is
+        measured with dropout and augmentation on, so inference is usually as good
+        or better; far worse means the model does not run at inference as it
+        learned (typically batch-norm statistics), and the user is told so.
+        """
+        kept = self._final.get("kept_epoch") or {}
+        rows = [row for row in history.rows if row.get("epoch") == kept.get("epoch")]
+        reported = rows[0].get("accuracy") if rows else None
+        if reported is None:
+            return None
+        order = np.random.default_rng(self.seed).permutation(len(data.train))
+        sample = np.sort(order[:1024])
+        probabilities = predict_proba(
+            self.model,
+            data.train.images[sample],
+            input_scaling=self.scaling.scaling,
+        )
+        labels = data.train.labels[sample]
+        inference = float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+        check = {
+            "images": len(sample),
+            "inference_accuracy": inference,
+            "training_accuracy": float(reported),
+            "agrees": inference >= float(reported) - _INFERENCE_TOLERANCE,
+        }
+        if not check["agrees"]:
+            warnings.warn(
+                f"the model is {inference:.1%} accurate at inference on "
+                f"{len(sample)} of its training images, but training reported "
+                f"{float(reported):.1%} (epoch {kept.get('epoch')}): it does not "
+                "run at inference as it learned. Usually the batch-norm moving "
+                "statistics lag the weights (few steps per epoch for the "
+                "momentum) or dropout before batch norm shifts the variance; use "
+                "precise_batch_norm=True (--precise-batch-norm), a lower "
+                "batch_norm_momentum, or more steps",
+                stacklevel=3,
+            )
+        return check
 
     @contextlib.contextmanager
     def _mark_interrupted(self, data: ImageDataset) -> Iterator[None]:
@@ -551,6 +697,7 @@ class Trainer:
             epochs=epochs,
             shuffle=True,
             seed=self.seed,
+            input_scaling=self.scaling.scaling,
             **kwargs,
         )
         if self.strategy is not None:
@@ -694,6 +841,9 @@ class Trainer:
             "steps_per_execution": self.steps_per_execution,
             "precision": self.precision,
             "fused_batch_norm": self.fused_batch_norm,
+            "restore_best_weights": self.restore_best_weights,
+            "precise_batch_norm": self.precise_batch_norm,
+            "input_scaling": self.scaling.scaling,
         }
 
     def _restore(self, path: Path) -> tuple[int, History, dict[str, Any]]:
@@ -772,6 +922,10 @@ class Trainer:
                 "config": self._fit_config,
                 "data": data_section,
                 "class_names": list(data.class_names),
+                "input_scaling": {
+                    "scaling": self.scaling.scaling,
+                    "reason": self.scaling.reason,
+                },
                 "model": {
                     "name": self.model.name,
                     "parameters": int(self.model.count_params()),
@@ -833,6 +987,7 @@ class Trainer:
             "stopped_early_at_epoch": (self._restore_info_early()),
             "weights_sha256": _weights_digest(self.model),
             "last_epoch": history.rows[-1] if len(history) else None,
+            **self._final,
         }
         self._write_run_json(data, status="finished")
 
@@ -912,7 +1067,10 @@ class Trainer:
             name = f"{name}_tta_{tta}"
         else:
             dataset = to_tf_dataset(
-                split, num_classes=num_classes, batch_size=batch_size
+                split,
+                num_classes=num_classes,
+                batch_size=batch_size,
+                input_scaling=self.scaling.scaling,
             )
             with multi_worker_fixes(self.strategy):
                 scores = self.model.evaluate(dataset, verbose=0, return_dict=True)
@@ -925,7 +1083,11 @@ class Trainer:
         self, split: Split, tta: str, batch_size: int
     ) -> dict[str, float]:
         probabilities = predict_proba(
-            self.model, split.images, batch_size=batch_size, tta=tta
+            self.model,
+            split.images,
+            batch_size=batch_size,
+            tta=tta,
+            input_scaling=self.scaling.scaling,
         )
         labels = np.asarray(split.labels)
         targets = keras.ops.one_hot(labels, probabilities.shape[-1])
@@ -945,7 +1107,12 @@ class Trainer:
             TypeError: If the images are not uint8.
             ValueError: If their shape does not match the model's input.
         """
-        return predict_proba(self.model, images, batch_size=batch_size)
+        return predict_proba(
+            self.model,
+            images,
+            batch_size=batch_size,
+            input_scaling=self.scaling.scaling,
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the exported model (uint8 input, class names inside) atomically.
@@ -957,7 +1124,9 @@ class Trainer:
             raise RuntimeError("call fit() before save(): the class names are unknown")
         from kerasimgcls._io import atomic_path
 
-        exported = export_model(self.model, self._class_names)
+        exported = export_model(
+            self.model, self._class_names, input_scaling=self.scaling.scaling
+        )
         with atomic_path(path) as tmp:
             exported.save(tmp)
         return Path(path)

@@ -1,0 +1,338 @@
+"""Precise batch norm: moving statistics that describe the network at inference.
+
+A batch-norm layer normalises with the statistics of the batch while training and
+with its moving averages at inference. The moving averages describe the network as
+it ran during training, over the last ``1 / (1 - momentum)`` steps, with dropout on
+and augmented images. When the run is short (a small folder: 2 steps per epoch at
+momentum 0.99 average over 50 epochs of changing weights) or dropout precedes a
+batch norm (it changes the variance the layer sees), they do not describe the
+network at inference, and a model that is right on every training batch answers
+one class for every image.
+
+:func:`precise_batch_norm` replaces them with the exact mean and variance of each
+layer's input over a fixed sample of training images, computed with the model as it
+runs at inference (``training=False``: dropout off, no augmentation, every earlier
+batch norm already updated), layer by layer in the order the forward pass calls
+them (Wu and Johnson, "Rethinking 'Batch' in BatchNorm", 2021).
+:class:`PreciseBatchNorm` does it inside ``fit``: before every validation, so the
+epoch's validation scores (and the best-epoch choice) are what inference will give,
+and at the end of training.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from kerasimgcls._scaling import InputScaling, check_input_scaling, prepare_images
+from kerasimgcls._validation import check_positive_int
+
+__all__ = ["PreciseBatchNorm", "precise_batch_norm"]
+
+logger = logging.getLogger(__name__)
+
+#: Images used by default: the precise-BN paper finds a few thousand enough.
+DEFAULT_NUM_IMAGES = 2048
+
+
+class _CapturedSignal(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside a layer's call to stop the forward pass once its input is read."""
+
+
+def _all_layers(model: keras.Layer) -> Iterator[keras.Layer]:
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _all_layers(layer)
+
+
+def _batch_norm_layers(model: keras.Model) -> list[keras.Layer]:
+    """The trainable batch-norm layers of ``model`` (nested models included).
+
+    A frozen batch norm (``trainable=False``) runs in inference mode during
+    training too, so the layers after it learned against its statistics as they
+    are: it is left alone.
+    """
+    seen: set[int] = set()
+    layers = []
+    for layer in _all_layers(model):
+        is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+        if is_batch_norm and layer.trainable and id(layer) not in seen:
+            seen.add(id(layer))
+            layers.append(layer)
+    return layers
+
+
+def _call_order(
+    model: keras.Model, layers: list[keras.Layer], probe: Any
+) -> list[keras.Layer]:
+    """``layers`` in the order one forward pass calls them (also subclassed models)."""
+    order: list[keras.Layer] = []
+    originals = {id(layer): layer.call for layer in layers}
+
+    def recorder(layer: keras.Layer) -> Any:
+        original = originals[id(layer)]
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if layer not in order:
+                order.append(layer)
+            return original(*args, **kwargs)
+
+        return call
+
+    for layer in layers:
+        layer.call = recorder(layer)
+    try:
+        model(probe, training=False)
+    finally:
+        for layer in layers:
+            del layer.call
+    return order + [layer for layer in layers if layer not in order]
+
+
+def _input_of(model: keras.Model, layer: keras.Layer, feed: Any) -> Any:
+    """The input ``layer`` receives when ``model`` runs on ``feed`` at inference."""
+    captured: dict[str, Any] = {}
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        captured["value"] = args[0] if args else kwargs["inputs"]
+        raise _CapturedSignal
+
+    layer.call = call
+    try:
+        model(feed, training=False)
+    except _CapturedSignal:
+        pass
+    finally:
+        del layer.call
+    return captured.get("value")  # None: not called, its statistics stay
+
+
+def _moments(
+    model: keras.Model, layer: keras.Layer, batches: list[Any]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """Mean and (biased, as Keras') variance of the layer's input over all batches."""
+    axis = layer.axis if isinstance(layer.axis, int) else int(layer.axis[0])
+    counts, means, variances = [], [], []
+    for feed in batches:
+        value = _input_of(model, layer, feed)
+        if value is None:
+            return None
+        array = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+        channels = np.moveaxis(array, axis, -1).reshape(-1, array.shape[axis])
+        counts.append(len(channels))
+        means.append(channels.mean(axis=0))
+        variances.append(channels.var(axis=0))
+    weights = np.asarray(counts, dtype=np.float64)[:, np.newaxis] / sum(counts)
+    mean = (weights * np.stack(means)).sum(axis=0)
+    # Within-batch variance plus the spread of the batch means (exact, stable).
+    spread = (np.stack(means) - mean) ** 2
+    variance = (weights * (np.stack(variances) + spread)).sum(axis=0)
+    return mean, variance
+
+
+def _sample(count: int, num_images: int, seed: int) -> NDArray[np.int64]:
+    if count <= num_images:
+        return np.arange(count, dtype=np.int64)
+    chosen = np.random.default_rng(seed).choice(count, num_images, replace=False)
+    return np.sort(chosen).astype(np.int64)
+
+
+def precise_batch_norm(
+    model: keras.Model,
+    images: ArrayLike,
+    *,
+    num_images: int = DEFAULT_NUM_IMAGES,
+    batch_size: int = 256,
+    input_scaling: InputScaling = "auto",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Re-estimate every batch norm's moving mean and variance at inference.
+
+    Each trainable :class:`keras.layers.BatchNormalization` layer of ``model``
+    (nested models included, so a loaded ``model.keras`` works as it is) gets the
+    exact mean and variance of its input over a fixed sample of ``images``, with
+    the model as it runs at inference: ``training=False`` (dropout off), the images
+    as they are (no augmentation), and every earlier batch norm already updated.
+    The weights are not touched and the result is deterministic. The images are
+    fed through the input contract (see :doc:`/guide/input`).
+
+    Args:
+        model: Any Keras model; one without batch norm is returned unchanged.
+        images: Training images, uint8 of shape ``(n, height, width, channels)``.
+        num_images: At most this many images are used (a seeded sample, in order).
+        batch_size: Images per forward pass.
+        input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
+            :func:`kerasimgcls.resolve_input_scaling`).
+        seed: Seed of the sample.
+
+    Returns:
+        What was done, JSON-ready: ``{"layers": [...], "num_images": ...,
+        "input_scaling": ...}``.
+
+    Raises:
+        TypeError: If ``images`` is not uint8.
+        ValueError: If ``images`` does not match the model's input or is empty, or
+            an option is out of range.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasimgcls import build_cifar_cnn, precise_batch_norm
+        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
+        >>> images = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1), np.uint8)
+        >>> sorted(precise_batch_norm(model, images))
+        ['input_scaling', 'layers', 'num_images']
+    """
+    array = _check_images(model, images)
+    num_images = check_positive_int(num_images, "num_images")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_input_scaling(input_scaling)
+    seed = check_positive_int(seed, "seed", allow_zero=True)
+    from kerasimgcls._scaling import resolve_input_scaling
+
+    decision = resolve_input_scaling(model, input_scaling)
+    layers = _batch_norm_layers(model)
+    chosen = array[_sample(len(array), num_images, seed)]
+    summary: dict[str, Any] = {
+        "layers": [],
+        "num_images": len(chosen),
+        "input_scaling": decision.scaling,
+    }
+    if not layers:
+        return summary
+    batches = [
+        prepare_images(model, chosen[start : start + batch_size], decision.scaling)
+        for start in range(0, len(chosen), batch_size)
+    ]
+    for layer in _call_order(model, layers, batches[0][:1]):
+        moments = _moments(model, layer, batches)
+        if moments is None:
+            continue
+        mean, variance = moments
+        layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
+        layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
+        summary["layers"].append(str(layer.name))
+    logger.debug(
+        "precise batch norm: %d layers re-estimated from %d images",
+        len(summary["layers"]),
+        len(chosen),
+    )
+    return summary
+
+
+def _check_images(model: keras.Model, images: ArrayLike) -> NDArray[np.uint8]:
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        raise TypeError(
+            f"images must be uint8 in [0, 255]; received dtype {array.dtype}"
+        )
+    expected = tuple(model.input_shape[1:])
+    compatible = array.ndim == len(expected) + 1 and all(
+        want is None or want == got
+        for want, got in zip(expected, array.shape[1:], strict=True)
+    )
+    if not compatible:
+        raise ValueError(
+            f"images must have shape (n, {', '.join(map(str, expected))}) to match "
+            f"the model's input; received shape {array.shape}"
+        )
+    if len(array) == 0:
+        raise ValueError("images is empty: there is nothing to estimate from")
+    return array
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
+    """A Keras callback running :func:`precise_batch_norm` inside ``fit``.
+
+    Before every validation of ``fit`` (so the epoch's validation scores, and the
+    choice of the best epoch, are what the model gives at inference) and at the
+    end of training, the batch-norm statistics are re-estimated from the same
+    fixed sample of training images. Only the moving statistics change, never the
+    weights, so training itself follows the same path; a resumed run repeats the
+    same re-estimates (they depend only on the weights and the sample).
+
+    The callback keeps no state of its own beyond its summary of the last
+    re-estimate: :meth:`state_dict` and :meth:`load_state_dict` carry it through a
+    checkpoint.
+
+    Args:
+        images: Training images, uint8 of shape ``(n, height, width, channels)``.
+        num_images: At most this many images (a seeded sample).
+        batch_size: Images per forward pass.
+        input_scaling: How the model is fed (see :func:`precise_batch_norm`).
+        seed: Seed of the sample.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasimgcls import PreciseBatchNorm, build_cifar_cnn
+        >>> images = np.zeros((32, 8, 8, 1), np.uint8)
+        >>> labels = np.eye(2)[np.arange(32) % 2]
+        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
+        >>> callback = PreciseBatchNorm(images)
+        >>> _ = model.fit(images / 255, labels, epochs=1, verbose=0, callbacks=[callback])
+        >>> callback.state_dict()["num_images"]
+        32
+    """
+
+    def __init__(
+        self,
+        images: ArrayLike,
+        *,
+        num_images: int = DEFAULT_NUM_IMAGES,
+        batch_size: int = 256,
+        input_scaling: InputScaling = "auto",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.images = np.asarray(images)
+        self.num_images = check_positive_int(num_images, "num_images")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.input_scaling = check_input_scaling(input_scaling)
+        self.seed = check_positive_int(seed, "seed", allow_zero=True)
+        self.summary: dict[str, Any] = {}
+        self._training = False
+        self._fresh = False
+
+    def _update(self) -> None:
+        self.summary = precise_batch_norm(
+            self.model,
+            self.images,
+            num_images=self.num_images,
+            batch_size=self.batch_size,
+            input_scaling=self.input_scaling,
+            seed=self.seed,
+        )
+        self._fresh = True
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Note that ``fit`` runs (validations are then inside ``fit``)."""
+        self._training = True
+
+    def on_train_batch_end(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
+        """A training step moved the statistics: the next validation re-estimates."""
+        self._fresh = False
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Re-estimate before a validation of ``fit``."""
+        if self._training and not self._fresh:
+            self._update()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Re-estimate for the final weights (unless the last validation did)."""
+        self._training = False
+        if not self._fresh:
+            self._update()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the callback's state: its summary of the last re-estimate."""
+        return dict(self.summary)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state :meth:`state_dict` returned."""
+        self.summary = dict(state)
