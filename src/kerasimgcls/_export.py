@@ -21,7 +21,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from kerasimgcls._scaling import InputScaling, prepare_images, resolve_input_scaling
-from kerasimgcls._validation import check_path_exists, check_positive_int
+from kerasimgcls._validation import (
+    check_class_names,
+    check_path_exists,
+    check_positive_int,
+)
 
 __all__ = [
     "InputPreprocessing",
@@ -135,13 +139,30 @@ def export_model(
 def get_class_names(model: keras.Model) -> tuple[str, ...] | None:
     """Return the class names stored in an exported model, or ``None``.
 
+    The names come from a model file, which may have been made elsewhere, so they
+    are checked before anyone prints or indexes them: one printable name per
+    output unit.
+
+    Raises:
+        ValueError: If the model carries a name with control characters (a
+            terminal escape code, say) or not exactly one name per output.
+
     Example:
         >>> from kerasimgcls import build_cifar_cnn, get_class_names
         >>> get_class_names(build_cifar_cnn()) is None
         True
     """
     layer = _find_preprocessing(model)
-    return None if layer is None else tuple(layer.class_names)
+    if layer is None:
+        return None
+    names = check_class_names(list(layer.class_names), f"class names of {model.name!r}")
+    outputs = int(model.output_shape[-1])
+    if len(names) != outputs:
+        raise ValueError(
+            f"model {model.name!r} carries {len(names)} class names for {outputs} "
+            "outputs; re-export it with one name per output"
+        )
+    return names
 
 
 def load_model(path: str | os.PathLike[str]) -> keras.Model:
@@ -250,6 +271,8 @@ def predict_proba(
             flipped = np.asarray(model(mirrored, training=False), dtype=np.float32)
             probabilities = (probabilities + flipped) / np.float32(2.0)
         outputs.append(probabilities)
+    if not outputs:  # zero images: zero rows, not an error deep inside NumPy
+        return np.zeros((0, int(model.output_shape[-1])), np.float32)
     return np.concatenate(outputs, axis=0)
 
 
