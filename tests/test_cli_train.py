@@ -54,13 +54,17 @@ def test_train_again_finds_the_finished_run(run_dir: Path, capsys) -> None:  # t
     assert f"run directory: {run_dir}" in capsys.readouterr().out
 
 
-def test_evaluate_writes_metrics(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_evaluate_reproduces_the_training_time_metrics(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    trained = json.loads((run_dir / "metrics.json").read_text())["test"]
     (run_dir / "metrics.json").unlink()
     assert main(["evaluate", str(run_dir)]) == 0
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["test"]["num_images"] == 359
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
-    assert "accuracy" in capsys.readouterr().out
+    metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert metrics["num_images"] == trained["num_images"] == 359
+    # The saved model, scored again from the run directory, gives what the Trainer
+    # measured right after training (same weights, same test images).
+    assert metrics["accuracy"] == pytest.approx(trained["accuracy"], abs=0.5 / 359)
+    assert metrics["loss"] == pytest.approx(trained["loss"], rel=1e-4)
+    assert f"accuracy {metrics['accuracy']:.4f}" in capsys.readouterr().out
 
 
 def test_evaluate_with_flip_tta(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -69,8 +73,24 @@ def test_evaluate_with_flip_tta(run_dir: Path, capsys) -> None:  # type: ignore[
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     tta = metrics["validation_tta_flip"]
-    assert tta["num_images"] == 143 and 0.0 <= tta["accuracy"] <= 1.0
+    assert tta["num_images"] == 143
     assert "validation_tta_flip (143 images)" in capsys.readouterr().out
+    # The scores are those of the mean of each image's and its mirror's prediction.
+    from kerasimgcls import load_model, predict_proba
+    from kerasimgcls.cli._common import load_run
+
+    _, _, data = load_run(run_dir)
+    model = load_model(run_dir)
+    images, labels = data.validation.images, data.validation.labels
+    plain = predict_proba(model, images)
+    mirrored = predict_proba(model, np.ascontiguousarray(images[:, :, ::-1]))
+    mean = (plain + mirrored) / 2
+    picked = np.clip(mean[np.arange(len(labels)), labels], 1e-7, 1.0)
+    assert tta["loss"] == pytest.approx(float(-np.mean(np.log(picked))), rel=1e-5)
+    assert tta["accuracy"] == pytest.approx(np.mean(mean.argmax(1) == labels))
+    # Digits are not mirror-symmetric: without the flip the loss would differ.
+    picked = np.clip(plain[np.arange(len(labels)), labels], 1e-7, 1.0)
+    assert abs(tta["loss"] - float(-np.mean(np.log(picked)))) > 1e-3
 
 
 def test_trainer_evaluate_with_tta_matches_predictions(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -207,8 +207,16 @@ def test_keyboard_interrupt_marks_the_run_resumable(digits, tmp_path: Path) -> N
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(digits, epochs=3)
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "interrupted"
+    before = json.loads((tmp_path / "history.json").read_text())
+    assert [row["epoch"] for row in before] == [1, 2]
     resumed = make_trainer(run_dir=tmp_path).fit(digits, epochs=3)
     assert [row["epoch"] for row in resumed.rows] == [1, 2, 3]
+    # It continued after epoch 2 instead of starting again: the first two rows are
+    # the recorded ones (a retrained epoch would not take the same time to the ns).
+    assert resumed.rows[:2] == before
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert [resume["epoch"] for resume in run["resumes"]] == [2]
+    assert run["status"] == "finished"
 
 
 def test_overwrite_replaces_only_run_files(digits, tmp_path: Path) -> None:
@@ -218,16 +226,27 @@ def test_overwrite_replaces_only_run_files(digits, tmp_path: Path) -> None:
     assert (tmp_path / "run.json").is_file()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_non_writable_run_dir_is_refused(digits, tmp_path: Path) -> None:
+def test_non_writable_run_dir_is_refused(digits, tmp_path: Path, monkeypatch) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
+    if os.geteuid() == 0:
+        # Root writes through any mode bits; make the write itself fail instead,
+        # as a read-only mount would (EROFS).
+        real_write_bytes = Path.write_bytes
+
+        def read_only(self: Path, data: bytes) -> int:
+            if self.parent == locked:
+                raise OSError(30, "Read-only file system", str(self))
+            return real_write_bytes(self, data)
+
+        monkeypatch.setattr(Path, "write_bytes", read_only)
     locked.chmod(0o500)
     try:
-        with pytest.raises(PermissionError, match="not writable"):
+        with pytest.raises(PermissionError, match="run_dir is not writable"):
             make_trainer(run_dir=locked).fit(digits, epochs=1)
     finally:
         locked.chmod(0o700)
+    assert list(locked.iterdir()) == []  # refused before anything was written
 
 
 def test_run_dir_that_cannot_be_created_is_refused(digits, tmp_path: Path) -> None:
@@ -263,6 +282,53 @@ def test_nan_loss_stops_with_epoch_and_step(digits, tmp_path: Path) -> None:
         trainer.fit(data, epochs=3, batch_size=64)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "diverged"
+
+
+def test_divergence_keeps_the_last_good_checkpoint(digits, tmp_path: Path) -> None:
+    from kerasimgcls.training._resume import load_checkpoint
+
+    good: list[list[np.ndarray]] = []
+    poisoned: list[int] = []
+
+    class PoisonEpochTwo(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            good.append([np.array(v.numpy()) for v in self.model.variables])
+
+        def on_train_batch_begin(self, batch, logs=None):  # type: ignore[no-untyped-def]
+            if len(good) == 1 and not poisoned:
+                poisoned.append(batch)
+                kernel = self.model.trainable_variables[-1]  # the output bias
+                kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+
+    trainer = make_trainer(run_dir=tmp_path, callbacks=[PoisonEpochTwo()])
+    with pytest.raises(
+        TrainingDivergedError, match=r"epoch 2, step 1; the last good checkpoint"
+    ) as error:
+        trainer.fit(digits, epochs=3, batch_size=64)
+    assert "(epoch 1) is kept" in str(error.value)
+    state, groups = load_checkpoint(tmp_path / "checkpoints" / "last.npz")
+    assert state["epoch"] == 1
+    assert [row["epoch"] for row in state["history"]] == [1]
+    # The kept weights are those after epoch 1, finite, not the poisoned ones.
+    for kept, expected in zip(groups["model"], good[0], strict=True):
+        np.testing.assert_array_equal(kept, expected)
+    assert json.loads((tmp_path / "history.json").read_text()) == state["history"]
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "diverged"
+
+
+def test_op_determinism_is_on_inside_a_deterministic_test() -> None:
+    from tensorflow.python.framework import config
+
+    kic.seed_everything(0, deterministic=True)
+    assert config.is_op_determinism_enabled()
+
+
+def test_op_determinism_does_not_leak_into_the_next_test() -> None:
+    # The test above turned it on; conftest's fixture turned it off again, so a
+    # deterministic=False test really runs without it.
+    from tensorflow.python.framework import config
+
+    assert not config.is_op_determinism_enabled()
 
 
 @pytest.mark.parametrize(
