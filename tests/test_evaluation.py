@@ -161,7 +161,7 @@ def test_classification_report_of_a_model(digits_model, digits) -> None:
         digits.test.labels, probabilities, top_k=3
     )
     assert report.to_dict() == expected.to_dict()
-    assert report.accuracy > 0.5  # three epochs of a small CNN on digits
+    assert report.accuracy > 0.7  # three epochs of a small CNN (measured: 0.77)
     assert report.class_names == tuple(str(i) for i in range(10))
     assert int(report.confusion_matrix.sum()) == len(digits.test)
 

@@ -148,6 +148,25 @@ def test_exported_model_and_picture(digits, tmp_path) -> None:
         assert np.asarray(image.convert("L")).std() > 5
 
 
+def test_suggestion_skips_exactly_the_first_tenth_and_needs_three_points() -> None:
+    rates = np.logspace(-6, 0, 20)
+    # Steep drops at steps 1-2 (inside the skipped tenth, steps 0-1) and 7-8.
+    curve = np.concatenate([[10.0, 9.0, 3.0], 3.0 - 0.1 * np.arange(1, 5), [2.5, 0.2]])
+    curve = np.concatenate([curve, np.linspace(0.15, 0.1, 5), np.linspace(1, 5, 6)])
+    assert int(np.argmin(curve)) == 13
+    assert _suggest(rates, curve)[0] == rates[7]
+    # The minimum two steps after the skipped tenth: the slope is measured on
+    # three points and the steepest of them is suggested.
+    short = np.array([9.0, 8.0, 5.0, 1.1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0] * 2)
+    short[10:] += 10
+    assert int(np.argmin(short)) == 4
+    assert _suggest(rates, short)[0] == rates[2]
+    # A minimum at step 3 of 60 (inside the tenth): no slope, the minimum.
+    rates = np.logspace(-6, 0, 60)
+    early = np.concatenate([[6.0, 5.0, 1.1, 1.0], np.linspace(2.0, 9.0, 56)])
+    assert _suggest(rates, early) == (rates[3], rates[3])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

@@ -265,8 +265,101 @@ def test_run_dir_that_is_a_file_is_refused(digits, tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_configuration_is_refused(digits, tmp_path: Path) -> None:
     make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+    before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(ValueError, match=r"different run; batch_size"):
         make_trainer(run_dir=tmp_path).fit(digits, epochs=1, batch_size=32)
+
+    def wider():  # type: ignore[no-untyped-def]
+        inputs = keras.Input((8, 8, 1))
+        x = kic.conv_block(inputs, 24, pool_size=2, name="block1")
+        return keras.Model(inputs, kic.dense_head(x, 10, units=(), name="head"))
+
+    fewer = kic.ImageDataset(
+        digits.train.subset(np.arange(600)), digits.validation, None, digits.class_names
+    )
+    cases = [
+        (
+            make_trainer(seed=1, run_dir=tmp_path),
+            digits,
+            {},
+            ["seed: checkpoint 0, now 1"],
+        ),
+        (
+            Trainer(wider, seed=0, deterministic=False, verbose=0, run_dir=tmp_path),
+            digits,
+            {},
+            ["model_variables: checkpoint"],
+        ),
+        (
+            make_trainer(run_dir=tmp_path),
+            fewer,
+            {},
+            [
+                "dataset_fingerprint: checkpoint",
+                "steps_per_epoch: checkpoint 21, now 10",
+            ],
+        ),
+        (
+            make_trainer(learning_rate=0.01, label_smoothing=0.1, run_dir=tmp_path),
+            digits,
+            {"augment": kic.Augmentation(flip=False, translate=1)},
+            [
+                "learning_rate: checkpoint 0.001, now 0.01",
+                "label_smoothing: checkpoint 0.0, now 0.1",
+                "augment: checkpoint None",
+            ],
+        ),
+    ]
+    for trainer, data, kwargs, differences in cases:
+        with pytest.raises(
+            ValueError, match="holds a checkpoint of a different run"
+        ) as error:
+            trainer.fit(data, epochs=1, **kwargs)
+        for difference in differences:
+            assert difference in str(error.value)
+    # Refusing wrote nothing: the run directory is as the first run left it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert make_trainer(run_dir=tmp_path).fit(digits, epochs=1).rows
+
+
+def test_fit_never_uses_the_test_split(digits, tmp_path: Path, monkeypatch) -> None:
+    import kerasimgcls.training._trainer as trainer_module
+
+    seen: list[object] = []
+    for name in ("to_tf_dataset", "epochs_dataset"):
+        real = getattr(trainer_module, name)
+
+        def spy(split, *args, _real=real, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(split)
+            return _real(split, *args, **kwargs)
+
+        monkeypatch.setattr(trainer_module, name, spy)
+    trainer = make_trainer(run_dir=tmp_path)
+    trainer.fit(digits, epochs=1)
+    assert any(split is digits.train for split in seen)
+    assert any(split is digits.validation for split in seen)
+    assert not any(split is digits.test for split in seen)
+    assert not (tmp_path / "metrics.json").exists()  # fit scores no split
+    trainer.evaluate(digits.test)
+    assert seen[-1] is digits.test  # the spy sees what evaluate uses
+
+
+def test_augmentation_never_enters_the_saved_model(digits, tmp_path: Path) -> None:
+    trainer = make_trainer(run_dir=tmp_path)
+    augment = kic.Augmentation(flip=True, translate=2, cutout=3)
+    trainer.fit(digits, epochs=1, augment=augment)
+    saved = kic.load_model(tmp_path)
+
+    def layer_types(model: keras.Model) -> list[str]:
+        return [type(layer).__name__ for layer in model._flatten_layers()]
+
+    added = set(layer_types(saved)) - set(layer_types(tiny_cnn()))
+    assert added <= {"InputPreprocessing", "Functional"}, added
+    images = digits.test.images[:32]
+    # Inference is plain: the same output each call, equal to the trained model's.
+    first = kic.predict_proba(saved, images)
+    np.testing.assert_array_equal(first, kic.predict_proba(saved, images))
+    np.testing.assert_allclose(first, trainer.predict(images), atol=1e-6)
 
 
 def test_nan_loss_stops_with_epoch_and_step(digits, tmp_path: Path) -> None:

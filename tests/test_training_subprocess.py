@@ -48,9 +48,14 @@ SCRIPT = textwrap.dedent(
             self.epoch = epoch + 1
 
     data = kic.load_digits(seed=0)
+    # Shifted validation labels: val_loss rises after epoch 1, so early stopping
+    # (patience 2) stops after epoch 3, the epoch the killed run dies in, and
+    # restores epoch 1's weights: both need its state to survive the kill.
+    wrong = kic.Split(data.validation.images, (data.validation.labels + 1) % 10)
+    data = kic.ImageDataset(data.train, wrong, data.test, data.class_names)
     trainer = kic.Trainer(
         build, seed=seed, run_dir=run_dir, verbose=0, schedule="cosine",
-        learning_rate=3e-3, warmup_epochs=1, early_stopping_patience=10,
+        learning_rate=3e-3, warmup_epochs=1, early_stopping_patience=2,
         callbacks=[Pause()] if pause_epoch else [],
     )
     augment = kic.Augmentation(flip=False, translate=1, cutout=2)
@@ -168,7 +173,14 @@ def test_sigkilled_run_resumes_to_the_identical_result(runs) -> None:  # type: i
     assert run["status"] == "finished"
     assert [resume["epoch"] for resume in run["resumes"]] == [2]
     history = json.loads((root / "run_killed" / "history.json").read_text())
-    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    # Early stopping fired after the resume, as in the uninterrupted run, and the
+    # weights it kept are epoch 1's (the same bits as run a's, checked above).
+    uninterrupted = json.loads((root / "run_a" / "run.json").read_text())
+    assert uninterrupted["final"]["stopped_early_at_epoch"] == 3
+    assert run["final"]["stopped_early_at_epoch"] == 3
+    val_losses = [row["val_loss"] for row in history]
+    assert val_losses[0] < min(val_losses[1:])
     assert (
         run["final"]["weights_sha256"]
         == json.loads((root / "run_a" / "run.json").read_text())["final"][
