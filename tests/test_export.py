@@ -78,7 +78,11 @@ def _hostile_model_files(tmp_path: Path, monkeypatch) -> tuple[dict[str, Path], 
     marker = tmp_path / "code_ran"
     files = {}
     inputs = keras.Input((8, 8, 1))
-    lam = keras.layers.Lambda(lambda x: (marker.write_text("lambda ran"), x)[1])
+    # The marker's path is a constant of the function's code (no closure to save).
+    function = eval(  # a lambda whose bytecode names the marker file
+        f"lambda x: (__import__('pathlib').Path({str(marker)!r}).touch(), x)[1]"
+    )
+    lam = keras.layers.Lambda(function)
     model = keras.Model(
         inputs,
         keras.layers.Dense(3, activation="softmax")(
@@ -113,7 +117,7 @@ def test_load_model_refuses_code_in_the_file(tmp_path: Path, monkeypatch) -> Non
     files, marker = _hostile_model_files(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="Lambda"):
         kic.load_model(files["lambda"])
-    with pytest.raises(TypeError, match="Could not locate class 'EvilLayer'"):
+    with pytest.raises(TypeError, match="EvilLayer"):
         kic.load_model(files["custom"].parent)
     assert not marker.exists()
     assert "evil_payload" not in sys.modules  # the planted module was never imported

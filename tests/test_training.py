@@ -304,7 +304,8 @@ def test_checkpoint_of_another_configuration_is_refused(digits, tmp_path: Path) 
             digits,
             {"augment": kic.Augmentation(flip=False, translate=1)},
             [
-                "learning_rate: checkpoint 0.001, now 0.01",
+                "learning_rate: checkpoint",
+                ", now 0.01;",
                 "label_smoothing: checkpoint 0.0, now 0.1",
                 "augment: checkpoint None",
             ],
