@@ -22,6 +22,7 @@ def run_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     return directory
 
 
+@pytest.mark.slow
 def test_train_writes_the_run_directory(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     for name in (
         "run.json",
@@ -46,6 +47,7 @@ def test_train_writes_the_run_directory(run_dir: Path, capsys) -> None:  # type:
     assert set(metrics) >= {"validation", "test"}
 
 
+@pytest.mark.slow
 def test_train_again_finds_the_finished_run(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     before = (run_dir / "history.json").read_text()
     argv = ["train", *FAST, "--run-dir", str(run_dir), "--augment", "translate=1"]
@@ -54,6 +56,7 @@ def test_train_again_finds_the_finished_run(run_dir: Path, capsys) -> None:  # t
     assert f"run directory: {run_dir}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_training_time_metrics(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     trained = json.loads((run_dir / "metrics.json").read_text())["test"]
     (run_dir / "metrics.json").unlink()
@@ -67,6 +70,7 @@ def test_evaluate_reproduces_the_training_time_metrics(run_dir: Path, capsys) ->
     assert f"accuracy {metrics['accuracy']:.4f}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_evaluate_with_flip_tta(run_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert (
         main(["evaluate", str(run_dir), "--split", "validation", "--tta", "flip"]) == 0
@@ -93,6 +97,7 @@ def test_evaluate_with_flip_tta(run_dir: Path, capsys) -> None:  # type: ignore[
     assert abs(tta["loss"] - float(-np.mean(np.log(picked)))) > 1e-3
 
 
+@pytest.mark.slow
 def test_trainer_evaluate_with_tta_matches_predictions(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import kerasimgcls as kic
 
@@ -116,6 +121,7 @@ def test_trainer_evaluate_with_tta_matches_predictions(digits, tmp_path: Path) -
     assert "test_tta_flip" in json.loads((tmp_path / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_predict_prints_top_k(run_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from kerasimgcls import load_digits
 
@@ -161,6 +167,7 @@ def test_bad_input_is_one_line_and_exit_code_2(
     assert error.count("\n") == 1 and "Traceback" not in error
 
 
+@pytest.mark.slow
 def test_non_empty_run_dir_and_bad_image(run_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     occupied = tmp_path / "occupied"
     occupied.mkdir()
@@ -188,6 +195,7 @@ def test_evaluate_needs_a_run(tmp_path: Path, capsys) -> None:  # type: ignore[n
     assert "is not valid JSON" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_load_run_refuses_changed_data(run_dir: Path, tmp_path: Path) -> None:
     import shutil
 

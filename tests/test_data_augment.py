@@ -47,6 +47,31 @@ def test_augmentation_dict_and_string_round_trip() -> None:
         Augmentation.from_dict({"flip": True, "zoom": 2})
 
 
+def test_augmentation_from_string_items_and_errors() -> None:
+    assert Augmentation.from_string("").is_identity
+    assert Augmentation.from_string("noflip, translate=3") == Augmentation(
+        flip=False, translate=3
+    )
+    assert Augmentation.from_string("flip").flip is True
+    assert Augmentation.from_string("fill_mode=constant").fill_mode == "constant"
+    allowed = (
+        "items like 'flip', 'translate=4', 'cutout=8', 'fill_mode=constant', or 'none'"
+    )
+    for bad in ("zoom=3", "translate=abc", "fill_mode="):
+        with pytest.raises(ValueError, match=f"cannot parse augmentation item '{bad}'"):
+            Augmentation.from_string(bad)
+    with pytest.raises(ValueError) as error:
+        Augmentation.from_string("rotate")
+    assert allowed in str(error.value)
+    with pytest.raises(ValueError, match="fill_mode must be one of"):
+        Augmentation.from_string("fill_mode=constant=x")
+    with pytest.raises(ValueError) as error:
+        Augmentation.from_dict({"zoom": 2})
+    assert str(error.value).endswith(
+        "allowed: ['cutout', 'fill_mode', 'flip', 'translate']"
+    )
+
+
 def test_flip_mirrors_half_the_images_and_keeps_the_rest() -> None:
     images = _images(2000, 3, 4)
     out = _run(images, Augmentation(flip=True, translate=0), seed=1)

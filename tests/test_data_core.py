@@ -182,5 +182,11 @@ def test_stratified_indices_small_classes_and_limits() -> None:
     keep, held = stratified_indices(np.array([], np.int64), 0.2, 0)
     assert keep.dtype == held.dtype == np.int64 and len(keep) == len(held) == 0
     split = Split(np.zeros((4, 2, 2, 1), np.uint8), np.array([0, 0, 1, 1]))
-    with pytest.raises(ValueError, match="validation_split"):
+    with pytest.raises(ValueError, match=r"^validation_split must be in \[0, 1\)"):
         train_validation_split(split, 1.5, 0)
+    # The seed decides the split: the same seed, the same images held out.
+    ids = np.arange(200, dtype=np.uint8).reshape(200, 1, 1, 1)
+    split = Split(ids, np.arange(200) % 4)
+    first, second = (train_validation_split(split, 0.3, 7)[1] for _ in range(2))
+    assert first is not None and second is not None
+    np.testing.assert_array_equal(first.images, second.images)

@@ -109,6 +109,7 @@ def test_lr_find_prints_and_plots_a_suggestion(tmp_path, capsys, monkeypatch) ->
     assert "min_lr must be below max_lr" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_writes_the_report_and_pictures(tmp_path, capsys) -> None:
     run_dir = tmp_path / "digits_run"
     train = ["train", "--dataset", "digits", "--epochs", "1", "--quiet"]

@@ -119,6 +119,7 @@ def test_precision_scope_builds_bfloat16_and_restores_the_policy() -> None:
     assert keras.mixed_precision.global_policy().name == before
 
 
+@pytest.mark.slow
 def test_trainer_precision_and_fused_batch_norm(tmp_path: Path) -> None:
     data = kic.load_digits(seed=0)
 
@@ -158,6 +159,7 @@ def test_trainer_precision_and_fused_batch_norm(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_fused_training_is_reproducible() -> None:
     data = kic.load_digits(seed=0)
 

@@ -197,6 +197,7 @@ def test_run_killed_before_its_first_epoch_starts_again(digits, tmp_path: Path) 
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_marks_the_run_resumable(digits, tmp_path: Path) -> None:
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]

@@ -43,6 +43,7 @@ def test_warmup_schedule_shapes() -> None:
     assert float(restored(37)) == pytest.approx(float(cosine(37)))
 
 
+@pytest.mark.slow
 def test_schedules_are_logged_per_epoch(digits) -> None:
     cosine = make_trainer(schedule="cosine", learning_rate=0.01, warmup_epochs=1)
     rates = cosine.fit(digits, epochs=4).column("learning_rate")
@@ -99,6 +100,21 @@ def test_make_schedule_shapes_and_checks() -> None:
     assert rates(constant, (0, 1, 3, 39, 400)) == pytest.approx(
         [0.0, 0.1, 0.3, 0.3, 0.3], rel=1e-5
     )
+    # Linear, not cosine, between the ends (a quarter of the way down) ...
+    assert float(triangle(20)) == pytest.approx(1.0 - 0.93 / 4, rel=1e-5)
+    # ... a one-step warm-up is a warm-up, and a one-step decay ends at its floor.
+    for kind in ("one_cycle", "triangle"):
+        short = make_schedule(kind, 1.0, total_steps=100, warmup_steps=1)
+        assert short.get_config()["warmup_steps"] == 1
+    assert float(
+        make_schedule("triangle", 1.0, total_steps=11, warmup_steps=10)(11)
+    ) == pytest.approx(0.07, rel=1e-5)
+    assert float(WarmupSchedule("cosine", 1.0, total_steps=1)(1)) == pytest.approx(
+        0.0, abs=1e-7
+    )
+    assert float(WarmupSchedule("constant", 0.5, total_steps=10)(0)) == pytest.approx(
+        0.5
+    )
     for schedule in (one_cycle, triangle, cosine, constant):
         config = schedule.get_config()
         assert WarmupSchedule(**config).get_config() == config
@@ -146,6 +162,7 @@ def test_label_smoothing_changes_the_loss_exactly(digits) -> None:
 
 
 # ------------------------------------------------------------ early stopping
+@pytest.mark.slow
 def test_early_stopping_stops_and_restores_best_weights(digits, tmp_path) -> None:
     # Wrong validation labels: the better the model fits, the worse val_loss.
     wrong = kic.Split(digits.validation.images, (digits.validation.labels + 1) % 10)
@@ -261,6 +278,7 @@ def test_recipe_optimizer_kwargs_reach_the_trainer(digits, tmp_path: Path) -> No
     assert config["learning_rate"] == 0.05
 
 
+@pytest.mark.slow
 def test_digits_recipe_evaluates_as_well_as_it_trains() -> None:
     """The digits recipe's batch-norm momentum keeps validation close to training."""
     import kerasimgcls as kic
