@@ -59,6 +59,7 @@ def test_summary_prints_the_registered_models_layers(capsys) -> None:  # type: i
     assert "expected HEIGHT,WIDTH,CHANNELS" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # two fresh interpreters importing TensorFlow
 def test_python_dash_m_runs_the_same_program(tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     version = subprocess.run(
