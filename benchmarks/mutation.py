@@ -64,7 +64,18 @@ MODULES: dict[str, Module] = {
     ),
     "evaluation": Module(
         "src/kerasimgcls/evaluation.py",
-        ("tests/test_evaluation.py",),
+        tuple(
+            f"tests/test_evaluation.py::{name}"
+            for name in (
+                "test_report_matches_the_hand_computed_case",
+                "test_report_to_json_and_save",
+                "test_report_prints_as_a_table",
+                "test_top_k_is_capped_at_the_number_of_classes",
+                "test_report_agrees_with_sklearn_on_random_predictions",
+                "test_from_predictions_rejects_bad_input",
+                "test_report_invariants",
+            )
+        ),
         functions=(
             "from_predictions",
             "most_confused",
