@@ -99,14 +99,28 @@ MODULES: dict[str, Module] = {
         ),
         functions=("_suggest",),
     ),
-    "validation": Module("src/kerasimgcls/_validation.py", ("tests/test_io.py",)),
+    "validation": Module(
+        "src/kerasimgcls/_validation.py",
+        ("tests/test_data_core.py", "tests/test_blocks.py"),
+    ),
     "io": Module("src/kerasimgcls/_io.py", ("tests/test_io.py",)),
     "safe_pickle": Module(
         "src/kerasimgcls/data/_safe_pickle.py", ("tests/test_data_standard.py",)
     ),
     "arrays": Module("src/kerasimgcls/data/_arrays.py", ("tests/test_data_core.py",)),
     "run_dir": Module(
-        "src/kerasimgcls/training/_run_dir.py", ("tests/test_run_dir.py",)
+        "src/kerasimgcls/training/_run_dir.py",
+        tuple(
+            f"tests/test_training.py::{name}"
+            for name in (
+                "test_non_empty_run_dir_without_checkpoint_is_refused",
+                "test_non_writable_run_dir_is_refused",
+                "test_run_dir_that_cannot_be_created_is_refused",
+                "test_run_dir_that_is_a_file_is_refused",
+                "test_overwrite_replaces_only_run_files",
+                "test_run_killed_before_its_first_epoch_starts_again",
+            )
+        ),
     ),
 }
 
