@@ -74,6 +74,7 @@ MODULES: dict[str, Module] = {
                 "test_report_agrees_with_sklearn_on_random_predictions",
                 "test_from_predictions_rejects_bad_input",
                 "test_report_invariants",
+                "test_report_defaults_keys_names_and_edges",
             )
         ),
         functions=(
