@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -31,6 +31,27 @@ def _clear_keras_session() -> None:
     import keras
 
     keras.backend.clear_session()
+
+
+@pytest.fixture(autouse=True)
+def _isolate_op_determinism() -> Iterator[None]:
+    """Undo a test's ``enable_op_determinism`` so it cannot leak into later tests.
+
+    ``Trainer(deterministic=True)`` turns TensorFlow's op determinism on for the
+    whole process, and the public API has no switch to turn it off again; without
+    this, every test after the first deterministic one would run deterministic and
+    a ``deterministic=False`` test could not fail for want of it. TensorFlow keeps
+    the switch (``disable_op_determinism``) in ``tensorflow.python.framework.config``.
+    """
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    yield
+    if tf_config.is_op_determinism_enabled() != before:
+        if before:
+            tf_config.enable_op_determinism()
+        else:
+            tf_config.disable_op_determinism()
 
 
 @pytest.fixture(scope="session")

@@ -54,22 +54,34 @@ def test_runner_schedule_warms_up_then_decays(load_benchmark) -> None:
     assert values[5] == pytest.approx(0.1)  # never below the final value
 
 
-def test_runner_flip_tta_is_exact_for_a_mirror_symmetric_rule(load_benchmark) -> None:
+def test_runner_flip_tta_averages_each_image_and_its_mirror(load_benchmark) -> None:
     import keras
 
     runner = load_benchmark("run_recipe")
     inputs = keras.Input((4, 4, 1))
-    # Class 1 when the mean is above 0.5: unchanged by mirroring.
-    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    # Left half minus right half: mirroring an image swaps the class it favours.
+    x = keras.layers.Conv2D(
+        1,
+        (4, 4),
+        use_bias=False,
+        kernel_initializer=keras.initializers.Constant(
+            np.repeat([[1.0, 1.0, -1.0, -1.0]], 4, axis=0)[:, :, None, None]
+        ),
+    )(inputs)
+    x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(
         2,
         activation="softmax",
-        kernel_initializer=keras.initializers.Constant([[-20.0, 20.0]]),
-        bias_initializer=keras.initializers.Constant([10.0, -10.0]),
+        kernel_initializer=keras.initializers.Constant([[-4.0, 4.0]]),
+        bias_initializer=keras.initializers.Constant([0.0, 0.5]),
     )(x)
     model = keras.Model(inputs, outputs)
-    images = np.zeros((6, 4, 4, 1), np.uint8)
-    images[3:] = 255
-    labels = np.array([0, 0, 0, 1, 1, 1])
-    assert runner.flip_tta_accuracy(model, images, labels) == 1.0
-    assert runner.flip_tta_accuracy(model, images, 1 - labels) == 0.0
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 4, 4, 1), dtype=np.uint8)
+    labels = rng.integers(0, 2, 64)
+    x = images.astype(np.float32) / 255.0
+    mean = model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)
+    expected = float(np.mean(mean.argmax(axis=1) == labels))
+    plain = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == labels))
+    assert expected != plain  # the test can tell a flip from no flip
+    assert runner.flip_tta_accuracy(model, images, labels) == pytest.approx(expected)

@@ -47,13 +47,42 @@ def test_augmentation_dict_and_string_round_trip() -> None:
         Augmentation.from_dict({"flip": True, "zoom": 2})
 
 
-def test_flip_mirrors_some_images_and_keeps_the_rest() -> None:
-    images = _images(64)
+def test_augmentation_from_string_items_and_errors() -> None:
+    assert Augmentation.from_string("").is_identity
+    assert Augmentation.from_string("noflip, translate=3") == Augmentation(
+        flip=False, translate=3
+    )
+    assert Augmentation.from_string("flip").flip is True
+    assert Augmentation.from_string("fill_mode=constant").fill_mode == "constant"
+    allowed = (
+        "items like 'flip', 'translate=4', 'cutout=8', 'fill_mode=constant', or 'none'"
+    )
+    for bad in ("zoom=3", "translate=abc", "fill_mode="):
+        with pytest.raises(ValueError, match=f"cannot parse augmentation item '{bad}'"):
+            Augmentation.from_string(bad)
+    with pytest.raises(ValueError) as error:
+        Augmentation.from_string("rotate")
+    assert allowed in str(error.value)
+    with pytest.raises(ValueError, match="fill_mode must be one of"):
+        Augmentation.from_string("fill_mode=constant=x")
+    with pytest.raises(ValueError) as error:
+        Augmentation.from_dict({"zoom": 2})
+    assert str(error.value).endswith(
+        "allowed: ['cutout', 'fill_mode', 'flip', 'translate']"
+    )
+
+
+def test_flip_mirrors_half_the_images_and_keeps_the_rest() -> None:
+    images = _images(2000, 3, 4)
     out = _run(images, Augmentation(flip=True, translate=0), seed=1)
-    mirrored = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images, strict=True)]
-    same = [np.array_equal(o, i) for o, i in zip(out, images, strict=True)]
-    assert all(m or s for m, s in zip(mirrored, same, strict=True))
-    assert 10 < sum(mirrored) < 54
+    mirrored = np.all(out == images[:, :, ::-1], axis=(1, 2, 3))
+    same = np.all(out == images, axis=(1, 2, 3))
+    assert np.all(mirrored ^ same)  # random images: never both
+    # Each image is mirrored with probability 1/2: 1000 +- 5 standard deviations.
+    assert abs(int(mirrored.sum()) - 1000) < 5 * np.sqrt(2000 * 0.25)
+    again = _run(images, Augmentation(flip=True, translate=0), seed=2)
+    other = np.all(again == images[:, :, ::-1], axis=(1, 2, 3))
+    assert abs(int((other == mirrored).sum()) - 1000) < 5 * np.sqrt(2000 * 0.25)
 
 
 def test_translate_is_a_shift_with_reflect_or_zero_border() -> None:

@@ -165,3 +165,28 @@ def test_to_tf_dataset_rejects_bad_input(digits: ImageDataset) -> None:
         to_tf_dataset(digits.train, num_classes=5)
     with pytest.raises(ValueError, match="label_mode must be one of"):
         to_tf_dataset(digits.train, num_classes=10, label_mode="sparse")  # type: ignore[arg-type]
+
+
+def test_stratified_indices_small_classes_and_limits() -> None:
+    def held_per_class(labels, fraction):  # type: ignore[no-untyped-def]
+        keep, held = stratified_indices(np.asarray(labels, np.int64), fraction, 0)
+        assert keep.dtype == held.dtype == np.int64
+        assert sorted([*keep, *held]) == list(range(len(labels)))
+        return np.bincount(np.asarray(labels)[held], minlength=4).tolist()
+
+    # round(0.1 * n) is 0 for n = 2 and 5: at least one is held out ...
+    assert held_per_class([0, 0, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3], 0.1) == [1, 1, 0, 1]
+    # ... but never a class's last image, and nothing for fraction 0.
+    assert held_per_class([0, 0, 1, 1, 1, 2], 0.9) == [1, 2, 0, 0]
+    assert held_per_class([0, 0, 1, 1, 1, 2], 0.0) == [0, 0, 0, 0]
+    keep, held = stratified_indices(np.array([], np.int64), 0.2, 0)
+    assert keep.dtype == held.dtype == np.int64 and len(keep) == len(held) == 0
+    split = Split(np.zeros((4, 2, 2, 1), np.uint8), np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match=r"^validation_split must be in \[0, 1\)"):
+        train_validation_split(split, 1.5, 0)
+    # The seed decides the split: the same seed, the same images held out.
+    ids = np.arange(200, dtype=np.uint8).reshape(200, 1, 1, 1)
+    split = Split(ids, np.arange(200) % 4)
+    first, second = (train_validation_split(split, 0.3, 7)[1] for _ in range(2))
+    assert first is not None and second is not None
+    np.testing.assert_array_equal(first.images, second.images)

@@ -153,6 +153,24 @@ def test_load_image_folder_cache_hit_and_invalidation(tmp_path: Path) -> None:
     assert len(list((cache / "image_folders").iterdir())) == 4
 
 
+def test_load_image_folder_cache_notices_added_and_removed_files(
+    tmp_path: Path,
+) -> None:
+    root = _simple_folder(tmp_path / "pets")
+    cache = tmp_path / "cache"
+    assert len(load_image_folder(root, validation_split=0.0, cache=cache).train) == 12
+    _save(root / "fox" / "new.png", _rgb(999))
+    added = load_image_folder(root, validation_split=0.0, cache=cache)
+    assert added.train.class_counts(3).tolist() == [4, 4, 5]
+    np.testing.assert_array_equal(added.train.images[-1], _rgb(999))
+    (root / "cat" / "000.png").unlink()
+    removed = load_image_folder(root, validation_split=0.0, cache=cache)
+    assert removed.train.class_counts(3).tolist() == [3, 4, 5]
+    assert not any(np.array_equal(image, _rgb(0)) for image in removed.train.images)
+    # Still one entry for these options: the stale ones were replaced.
+    assert len(list((cache / "image_folders").iterdir())) == 2
+
+
 def test_load_image_folder_cache_is_really_used(tmp_path: Path) -> None:
     root = _simple_folder(tmp_path / "pets")
     cache = tmp_path / "cache"

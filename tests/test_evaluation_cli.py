@@ -83,19 +83,35 @@ def test_explain_reports_bad_input(model_dir, digit_files, tmp_path, capsys) -> 
     assert "layer_name 'nope' is not a layer" in capsys.readouterr().err
 
 
-def test_lr_find_prints_and_plots_a_suggestion(tmp_path, capsys) -> None:
+def test_lr_find_prints_and_plots_a_suggestion(tmp_path, capsys, monkeypatch) -> None:
+    import kerasimgcls.lr_finder
+
+    calls = []
+    real = kerasimgcls.lr_finder.find_learning_rate
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((kwargs, real(*args, **kwargs)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(kerasimgcls.lr_finder, "find_learning_rate", spy)
     out = tmp_path / "lr.png"
     args = ["lr-find", "--dataset", "digits", "--num-steps", "12", "--out", str(out)]
     assert main([*args, "--batch-size", "32", "--max-lr", "0.1"]) == 0
     printed = capsys.readouterr().out
-    assert "suggested learning rate: " in printed
-    suggestion = float(printed.split("suggested learning rate: ")[1].split()[0])
-    assert 1e-6 <= suggestion <= 0.1
+    # The flags reach the range test, and what it suggests is what is printed.
+    (kwargs, result), *_ = calls
+    assert (kwargs["num_steps"], kwargs["batch_size"]) == (12, 32)
+    assert (kwargs["min_lr"], kwargs["max_lr"]) == (1e-6, 0.1)
+    assert f"suggested learning rate: {result.suggestion:.2e}" in printed
+    assert (
+        f"lowest loss at learning rate {result.min_loss_learning_rate:.2e}" in printed
+    )
     _assert_picture(out)
     assert main(["lr-find", "--min-lr", "1", "--max-lr", "0.1"]) == 2
     assert "min_lr must be below max_lr" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_writes_the_report_and_pictures(tmp_path, capsys) -> None:
     run_dir = tmp_path / "digits_run"
     train = ["train", "--dataset", "digits", "--epochs", "1", "--quiet"]

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import kerasimgcls as kic
+from kerasimgcls.lr_finder import _suggest
 
 
 def _small_model(*, batch_norm: bool = True) -> keras.Model:
@@ -43,8 +44,14 @@ def test_weights_and_compiled_optimizer_are_restored_exactly(digits) -> None:
     ):
         np.testing.assert_array_equal(old, new)
     assert len(result.losses) == 12
-    # The test really trained: the loss moved.
-    assert np.ptp(result.losses) > 0
+    # The test really trained: against a run whose rates are too small to move the
+    # weights (same batches, same dropout masks, so the same noise), the first loss
+    # is the same and the later ones are not.
+    frozen = kic.find_learning_rate(
+        model, digits, min_lr=1e-12, max_lr=1e-11, num_steps=12, batch_size=32
+    )
+    assert result.losses[0] == pytest.approx(frozen.losses[0], rel=1e-5)
+    assert np.abs(result.losses[6:] - frozen.losses[6:]).max() > 1e-3
 
 
 def test_rates_grow_exponentially_and_the_suggestion_is_inside(digits) -> None:
@@ -61,12 +68,17 @@ def test_rates_grow_exponentially_and_the_suggestion_is_inside(digits) -> None:
     assert len(rates) == 40 and not result.stopped_early
     assert rates[0] == pytest.approx(1e-4) and rates[-1] == pytest.approx(1.0)
     np.testing.assert_allclose(np.diff(np.log(rates)), np.log(1e4) / 39)
-    assert rates[0] <= result.suggestion <= rates[-1]
-    assert result.suggestion in rates
-    assert result.min_loss_learning_rate in rates
-    assert result.smoothed_losses.shape == result.losses.shape
-    # Bias-corrected smoothing starts at the first loss.
-    assert result.smoothed_losses[0] == pytest.approx(result.losses[0])
+    # The smoothed curve is the bias-corrected moving average of the losses, and
+    # the suggestion and the minimum are read from it by the documented rule.
+    average, expected = 0.0, []
+    for step, loss in enumerate(result.losses, start=1):
+        average = 0.9 * average + 0.1 * loss
+        expected.append(average / (1 - 0.9**step))
+    np.testing.assert_allclose(result.smoothed_losses, expected, rtol=1e-10)
+    assert (result.suggestion, result.min_loss_learning_rate) == _suggest(
+        rates, result.smoothed_losses
+    )
+    assert result.min_loss_learning_rate == rates[np.argmin(result.smoothed_losses)]
     payload = result.to_dict()
     assert payload["suggestion"] == result.suggestion
     assert len(payload["losses"]) == 40
@@ -84,7 +96,47 @@ def test_a_diverging_loss_stops_the_test_early(digits) -> None:
     )
     assert result.stopped_early
     assert len(result.learning_rates) < 60
-    assert result.learning_rates[0] <= result.suggestion <= result.learning_rates[-1]
+    # It stopped at the first step whose smoothed loss passed 4x the minimum so far.
+    smoothed = result.smoothed_losses
+    over = ~np.isfinite(result.losses) | (
+        smoothed > 4 * np.minimum.accumulate(smoothed)
+    )
+    assert np.flatnonzero(over[1:])[0] + 1 == len(smoothed) - 1
+    finite = np.where(np.isfinite(smoothed), smoothed, np.inf)
+    assert result.suggestion == _suggest(result.learning_rates, finite)[0]
+
+
+def _falling_curve(rates: np.ndarray, centre: float) -> np.ndarray:
+    """A loss that falls fastest at log10(rate) == centre, bottoms out, then rises."""
+    log_rates = np.log10(rates)
+    fall = 2.0 - 1.5 * np.tanh((log_rates - centre) / 0.4)
+    rise = np.where(log_rates > centre + 1.5, 30.0 * (log_rates - centre - 1.5) ** 2, 0)
+    return fall + rise
+
+
+@pytest.mark.parametrize("centre", [-4.0, -3.0, -1.5])
+def test_suggestion_is_the_steepest_fall_before_the_minimum(centre: float) -> None:
+    rates = np.logspace(-6, 1, 71)
+    curve = _falling_curve(rates, centre)
+    suggestion, min_loss_rate = _suggest(rates, curve)
+    assert suggestion == pytest.approx(10**centre, rel=1e-9)
+    assert min_loss_rate == rates[np.argmin(curve)]
+    assert min_loss_rate > suggestion
+
+
+def test_suggestion_ignores_the_warm_up_and_the_rise_after_the_minimum() -> None:
+    rates = np.logspace(-6, 0, 61)
+    curve = _falling_curve(rates, -2.0)
+    # A steeper drop in the first tenth (the smoothing's warm-up) is skipped ...
+    curve[:5] += np.linspace(10.0, 0.0, 5)
+    suggestion, _ = _suggest(rates, curve)
+    assert suggestion == pytest.approx(1e-2, rel=1e-9)
+    # ... and a curve that only rises suggests its minimum, its first rate.
+    rising = np.linspace(1.0, 3.0, 20)
+    assert _suggest(rates[:20], rising) == (rates[0], rates[0])
+    # A minimum too close to the start to measure a slope is the suggestion.
+    early = np.array([3.0, 1.0, 2.0, 4.0, 5.0, 6.0])
+    assert _suggest(rates[:6], early) == (rates[1], rates[1])
 
 
 def test_exported_model_and_picture(digits, tmp_path) -> None:
@@ -94,6 +146,25 @@ def test_exported_model_and_picture(digits, tmp_path) -> None:
     with Image.open(path) as image:
         assert image.format == "PNG" and image.width > 400 and image.height > 300
         assert np.asarray(image.convert("L")).std() > 5
+
+
+def test_suggestion_skips_exactly_the_first_tenth_and_needs_three_points() -> None:
+    rates = np.logspace(-6, 0, 20)
+    # Steep drops at steps 1-2 (inside the skipped tenth, steps 0-1) and 7-8.
+    curve = np.concatenate([[10.0, 9.0, 3.0], 3.0 - 0.1 * np.arange(1, 5), [2.5, 0.2]])
+    curve = np.concatenate([curve, np.linspace(0.15, 0.1, 5), np.linspace(1, 5, 6)])
+    assert int(np.argmin(curve)) == 13
+    assert _suggest(rates, curve)[0] == rates[7]
+    # The minimum two steps after the skipped tenth: the slope is measured on
+    # three points and the steepest of them is suggested.
+    short = np.array([9.0, 8.0, 5.0, 1.1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0] * 2)
+    short[10:] += 10
+    assert int(np.argmin(short)) == 4
+    assert _suggest(rates, short)[0] == rates[2]
+    # A minimum at step 3 of 60 (inside the tenth): no slope, the minimum.
+    rates = np.logspace(-6, 0, 60)
+    early = np.concatenate([[6.0, 5.0, 1.1, 1.0], np.linspace(2.0, 9.0, 56)])
+    assert _suggest(rates, early) == (rates[3], rates[3])
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,7 @@ def test_precision_scope_builds_bfloat16_and_restores_the_policy() -> None:
     assert keras.mixed_precision.global_policy().name == before
 
 
+@pytest.mark.slow
 def test_trainer_precision_and_fused_batch_norm(tmp_path: Path) -> None:
     data = kic.load_digits(seed=0)
 
@@ -138,20 +139,27 @@ def test_trainer_precision_and_fused_batch_norm(tmp_path: Path) -> None:
     assert trainer.model.get_layer("block2_conv").compute_dtype == "bfloat16"
     assert isinstance(trainer.model.get_layer("block2_bn"), FusedBatchNormalization)
     history = trainer.fit(data, epochs=3, batch_size=64)
-    assert history.rows[-1]["val_accuracy"] > 0.5
+    # The speed options cost little accuracy: compare with float32 at the same seed
+    # (measured: 0.895 against 0.937 on 143 validation images).
+    reference = kic.Trainer(build, seed=0, verbose=0, deterministic=False)
+    float32 = reference.fit(data, epochs=3, batch_size=64).rows[-1]["val_accuracy"]
+    assert float32 > 0.85
+    assert history.rows[-1]["val_accuracy"] > float32 - 0.1
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["config"]["precision"] == "mixed_bfloat16"
     assert run["config"]["fused_batch_norm"] is True
     # The exported model reloads in safe mode and predicts like the trained one.
     exported = kic.load_model(tmp_path / "run" / "model.keras")
     images = data.test.images[:16]
+    # The same bfloat16 layers compute the same numbers (measured: identical).
     np.testing.assert_allclose(
         kic.predict_proba(exported, images),
         kic.predict_proba(trainer.model, images),
-        atol=2e-2,
+        atol=1e-5,
     )
 
 
+@pytest.mark.slow
 def test_fused_training_is_reproducible() -> None:
     data = kic.load_digits(seed=0)
 

@@ -197,6 +197,7 @@ def test_run_killed_before_its_first_epoch_starts_again(digits, tmp_path: Path) 
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_marks_the_run_resumable(digits, tmp_path: Path) -> None:
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
@@ -207,8 +208,16 @@ def test_keyboard_interrupt_marks_the_run_resumable(digits, tmp_path: Path) -> N
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(digits, epochs=3)
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "interrupted"
+    before = json.loads((tmp_path / "history.json").read_text())
+    assert [row["epoch"] for row in before] == [1, 2]
     resumed = make_trainer(run_dir=tmp_path).fit(digits, epochs=3)
     assert [row["epoch"] for row in resumed.rows] == [1, 2, 3]
+    # It continued after epoch 2 instead of starting again: the first two rows are
+    # the recorded ones (a retrained epoch would not take the same time to the ns).
+    assert resumed.rows[:2] == before
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert [resume["epoch"] for resume in run["resumes"]] == [2]
+    assert run["status"] == "finished"
 
 
 def test_overwrite_replaces_only_run_files(digits, tmp_path: Path) -> None:
@@ -218,16 +227,27 @@ def test_overwrite_replaces_only_run_files(digits, tmp_path: Path) -> None:
     assert (tmp_path / "run.json").is_file()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_non_writable_run_dir_is_refused(digits, tmp_path: Path) -> None:
+def test_non_writable_run_dir_is_refused(digits, tmp_path: Path, monkeypatch) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
+    if os.geteuid() == 0:
+        # Root writes through any mode bits; make the write itself fail instead,
+        # as a read-only mount would (EROFS).
+        real_write_bytes = Path.write_bytes
+
+        def read_only(self: Path, data: bytes) -> int:
+            if self.parent == locked:
+                raise OSError(30, "Read-only file system", str(self))
+            return real_write_bytes(self, data)
+
+        monkeypatch.setattr(Path, "write_bytes", read_only)
     locked.chmod(0o500)
     try:
-        with pytest.raises(PermissionError, match="not writable"):
+        with pytest.raises(PermissionError, match="run_dir is not writable"):
             make_trainer(run_dir=locked).fit(digits, epochs=1)
     finally:
         locked.chmod(0o700)
+    assert list(locked.iterdir()) == []  # refused before anything was written
 
 
 def test_run_dir_that_cannot_be_created_is_refused(digits, tmp_path: Path) -> None:
@@ -246,8 +266,102 @@ def test_run_dir_that_is_a_file_is_refused(digits, tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_configuration_is_refused(digits, tmp_path: Path) -> None:
     make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+    before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(ValueError, match=r"different run; batch_size"):
         make_trainer(run_dir=tmp_path).fit(digits, epochs=1, batch_size=32)
+
+    def wider():  # type: ignore[no-untyped-def]
+        inputs = keras.Input((8, 8, 1))
+        x = kic.conv_block(inputs, 24, pool_size=2, name="block1")
+        return keras.Model(inputs, kic.dense_head(x, 10, units=(), name="head"))
+
+    fewer = kic.ImageDataset(
+        digits.train.subset(np.arange(600)), digits.validation, None, digits.class_names
+    )
+    cases = [
+        (
+            make_trainer(seed=1, run_dir=tmp_path),
+            digits,
+            {},
+            ["seed: checkpoint 0, now 1"],
+        ),
+        (
+            Trainer(wider, seed=0, deterministic=False, verbose=0, run_dir=tmp_path),
+            digits,
+            {},
+            ["model_variables: checkpoint"],
+        ),
+        (
+            make_trainer(run_dir=tmp_path),
+            fewer,
+            {},
+            [
+                "dataset_fingerprint: checkpoint",
+                "steps_per_epoch: checkpoint 21, now 10",
+            ],
+        ),
+        (
+            make_trainer(learning_rate=0.01, label_smoothing=0.1, run_dir=tmp_path),
+            digits,
+            {"augment": kic.Augmentation(flip=False, translate=1)},
+            [
+                "learning_rate: checkpoint",
+                ", now 0.01;",
+                "label_smoothing: checkpoint 0.0, now 0.1",
+                "augment: checkpoint None",
+            ],
+        ),
+    ]
+    for trainer, data, kwargs, differences in cases:
+        with pytest.raises(
+            ValueError, match="holds a checkpoint of a different run"
+        ) as error:
+            trainer.fit(data, epochs=1, **kwargs)
+        for difference in differences:
+            assert difference in str(error.value)
+    # Refusing wrote nothing: the run directory is as the first run left it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert make_trainer(run_dir=tmp_path).fit(digits, epochs=1).rows
+
+
+def test_fit_never_uses_the_test_split(digits, tmp_path: Path, monkeypatch) -> None:
+    import kerasimgcls.training._trainer as trainer_module
+
+    seen: list[object] = []
+    for name in ("to_tf_dataset", "epochs_dataset"):
+        real = getattr(trainer_module, name)
+
+        def spy(split, *args, _real=real, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(split)
+            return _real(split, *args, **kwargs)
+
+        monkeypatch.setattr(trainer_module, name, spy)
+    trainer = make_trainer(run_dir=tmp_path)
+    trainer.fit(digits, epochs=1)
+    assert any(split is digits.train for split in seen)
+    assert any(split is digits.validation for split in seen)
+    assert not any(split is digits.test for split in seen)
+    assert not (tmp_path / "metrics.json").exists()  # fit scores no split
+    trainer.evaluate(digits.test)
+    assert seen[-1] is digits.test  # the spy sees what evaluate uses
+
+
+def test_augmentation_never_enters_the_saved_model(digits, tmp_path: Path) -> None:
+    trainer = make_trainer(run_dir=tmp_path)
+    augment = kic.Augmentation(flip=True, translate=2, cutout=3)
+    trainer.fit(digits, epochs=1, augment=augment)
+    saved = kic.load_model(tmp_path)
+
+    def layer_types(model: keras.Model) -> list[str]:
+        return [type(layer).__name__ for layer in model._flatten_layers()]
+
+    added = set(layer_types(saved)) - set(layer_types(tiny_cnn()))
+    assert added <= {"InputPreprocessing", "Functional"}, added
+    images = digits.test.images[:32]
+    # Inference is plain: the same output each call, equal to the trained model's.
+    first = kic.predict_proba(saved, images)
+    np.testing.assert_array_equal(first, kic.predict_proba(saved, images))
+    np.testing.assert_allclose(first, trainer.predict(images), atol=1e-6)
 
 
 def test_nan_loss_stops_with_epoch_and_step(digits, tmp_path: Path) -> None:
@@ -263,6 +377,53 @@ def test_nan_loss_stops_with_epoch_and_step(digits, tmp_path: Path) -> None:
         trainer.fit(data, epochs=3, batch_size=64)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "diverged"
+
+
+def test_divergence_keeps_the_last_good_checkpoint(digits, tmp_path: Path) -> None:
+    from kerasimgcls.training._resume import load_checkpoint
+
+    good: list[list[np.ndarray]] = []
+    poisoned: list[int] = []
+
+    class PoisonEpochTwo(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            good.append([np.array(v.numpy()) for v in self.model.variables])
+
+        def on_train_batch_begin(self, batch, logs=None):  # type: ignore[no-untyped-def]
+            if len(good) == 1 and not poisoned:
+                poisoned.append(batch)
+                kernel = self.model.trainable_variables[-1]  # the output bias
+                kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+
+    trainer = make_trainer(run_dir=tmp_path, callbacks=[PoisonEpochTwo()])
+    with pytest.raises(
+        TrainingDivergedError, match=r"epoch 2, step 1; the last good checkpoint"
+    ) as error:
+        trainer.fit(digits, epochs=3, batch_size=64)
+    assert "(epoch 1) is kept" in str(error.value)
+    state, groups = load_checkpoint(tmp_path / "checkpoints" / "last.npz")
+    assert state["epoch"] == 1
+    assert [row["epoch"] for row in state["history"]] == [1]
+    # The kept weights are those after epoch 1, finite, not the poisoned ones.
+    for kept, expected in zip(groups["model"], good[0], strict=True):
+        np.testing.assert_array_equal(kept, expected)
+    assert json.loads((tmp_path / "history.json").read_text()) == state["history"]
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "diverged"
+
+
+def test_op_determinism_is_on_inside_a_deterministic_test() -> None:
+    from tensorflow.python.framework import config
+
+    kic.seed_everything(0, deterministic=True)
+    assert config.is_op_determinism_enabled()
+
+
+def test_op_determinism_does_not_leak_into_the_next_test() -> None:
+    # The test above turned it on; conftest's fixture turned it off again, so a
+    # deterministic=False test really runs without it.
+    from tensorflow.python.framework import config
+
+    assert not config.is_op_determinism_enabled()
 
 
 @pytest.mark.parametrize(

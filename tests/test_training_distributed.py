@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 COMMON = textwrap.dedent(
     """
-    import json, os, sys
+    import hashlib, json, os, sys
     import tensorflow as tf
 
     mode, run_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -44,15 +44,45 @@ COMMON = textwrap.dedent(
         x = kic.conv_block(x, 16, pool_size=2, dropout=0.1, name="b2")
         return keras.Model(inputs, kic.dense_head(x, 10, units=(), name="head"))
 
+    def digest(model):
+        return hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
+
+    digests = {}
+
+    class InterruptAfterEpoch4(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 3:
+                digests["interrupted"] = digest(self.model)
+                raise KeyboardInterrupt
+
+    class RecordStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            digests["resumed"] = digest(self.model)
+
     data = kic.load_digits(seed=0)
     model = build() if mode == "mirrored" else build   # a ready model is cloned
-    trainer = kic.Trainer(model, seed=0, strategy=strategy, run_dir=run_dir,
-                          learning_rate=3e-3, verbose=0)
+    options = dict(seed=0, strategy=strategy, run_dir=run_dir, learning_rate=3e-3,
+                   verbose=0)
+    interrupted = None
+    if mode == "mirrored":
+        # Ctrl-C after epoch 4, then the same run again: it resumes under the strategy.
+        trainer = kic.Trainer(model, callbacks=[InterruptAfterEpoch4()], **options)
+        try:
+            trainer.fit(data, epochs=EPOCHS, batch_size=64)
+        except KeyboardInterrupt:
+            with open(os.path.join(run_dir, "history.json")) as handle:
+                interrupted = json.load(handle)
+        model = build()
+        options["callbacks"] = [RecordStart()]
+    trainer = kic.Trainer(model, **options)
     history = trainer.fit(data, epochs=EPOCHS, batch_size=64)
     scores = trainer.evaluate(data.test)
     replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    iterations = int(trainer.model.optimizer.iterations.numpy())
     with open(out, "w") as handle:
-        json.dump({"rows": history.rows, "test": scores, "replicas": replicas}, handle)
+        json.dump({"rows": history.rows, "test": scores, "replicas": replicas,
+                   "iterations": iterations, "interrupted": interrupted,
+                   "digests": digests}, handle)
     """
 )
 
@@ -140,6 +170,23 @@ def test_mirrored_strategy_on_two_logical_cpus(results: Path) -> None:
     run = json.loads((results / "run_mirrored" / "run.json").read_text())
     assert run["strategy"] == {"type": "MirroredStrategy", "replicas": 2}
     assert (results / "run_mirrored" / "model.keras").is_file()
+    # batch_size is the global batch: two replicas take as many optimizer steps
+    # (ceil(1295 / 64) = 21 per epoch) as one device, not twice as many or half.
+    assert mirrored["iterations"] == single["iterations"] == 10 * 21
+
+
+def test_resume_under_a_strategy(results: Path) -> None:
+    mirrored = _load(results, "mirrored")
+    # Interrupted after epoch 4, then resumed from its checkpoint under the same
+    # MirroredStrategy: the recorded epochs are kept as they were.
+    assert [row["epoch"] for row in mirrored["interrupted"]] == [1, 2, 3, 4]
+    assert mirrored["rows"][:4] == mirrored["interrupted"]
+    # ... and training went on from epoch 4's weights, bit for bit.
+    digests = mirrored["digests"]
+    assert digests["resumed"] == digests["interrupted"]
+    run = json.loads((results / "run_mirrored" / "run.json").read_text())
+    assert [resume["epoch"] for resume in run["resumes"]] == [4]
+    assert run["status"] == "finished"
 
 
 def test_multi_worker_two_local_processes(results: Path) -> None:

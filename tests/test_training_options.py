@@ -43,6 +43,7 @@ def test_warmup_schedule_shapes() -> None:
     assert float(restored(37)) == pytest.approx(float(cosine(37)))
 
 
+@pytest.mark.slow
 def test_schedules_are_logged_per_epoch(digits) -> None:
     cosine = make_trainer(schedule="cosine", learning_rate=0.01, warmup_epochs=1)
     rates = cosine.fit(digits, epochs=4).column("learning_rate")
@@ -70,6 +71,64 @@ def test_triangle_schedule_is_airbenchs() -> None:
     middle = float(schedule(23 + 77 // 2 + 0.5))
     assert middle == pytest.approx(2.0 - (2.0 - 0.14) / 2, rel=1e-5)
     assert float(schedule(11.5)) == pytest.approx(1.2, rel=1e-5)
+
+
+def test_make_schedule_shapes_and_checks() -> None:
+    from kerasimgcls.training._schedules import make_schedule
+
+    def rates(schedule, steps):  # type: ignore[no-untyped-def]
+        return [float(schedule(step)) for step in steps]
+
+    # one_cycle: 30% warm-up from peak/25, cosine down to peak/1e4, flat after.
+    one_cycle = make_schedule("one_cycle", 2.0, total_steps=100)
+    assert rates(one_cycle, (0, 15, 30, 65, 100, 150)) == pytest.approx(
+        [0.08, 0.08 + (2.0 - 0.08) / 2, 2.0, (2.0 + 2e-4) / 2, 2e-4, 2e-4], rel=1e-5
+    )
+    assert rates(
+        make_schedule("one_cycle", 1.0, total_steps=100, warmup_steps=10), (10, 9)
+    ) == pytest.approx([1.0, 0.04 + 0.96 * 0.9], rel=1e-5)
+    triangle = make_schedule("triangle", 1.0, total_steps=50, warmup_steps=10)
+    assert rates(triangle, (0, 5, 10, 30, 50)) == pytest.approx(
+        [0.2, 0.6, 1.0, 1.0 - 0.93 / 2, 0.07], rel=1e-5
+    )
+    # cosine and constant: no warm-up unless asked, peak from step 0.
+    cosine = make_schedule("cosine", 0.5, total_steps=40)
+    assert rates(cosine, (0, 10, 20, 40, 80)) == pytest.approx(
+        [0.5, 0.25 * (1 + np.cos(np.pi / 4)), 0.25, 0.0, 0.0], abs=1e-7
+    )
+    constant = make_schedule("constant", 0.3, total_steps=40, warmup_steps=3)
+    assert rates(constant, (0, 1, 3, 39, 400)) == pytest.approx(
+        [0.0, 0.1, 0.3, 0.3, 0.3], rel=1e-5
+    )
+    # Linear, not cosine, between the ends (a quarter of the way down) ...
+    assert float(triangle(20)) == pytest.approx(1.0 - 0.93 / 4, rel=1e-5)
+    # ... a one-step warm-up is a warm-up, and a one-step decay ends at its floor.
+    for kind in ("one_cycle", "triangle"):
+        short = make_schedule(kind, 1.0, total_steps=100, warmup_steps=1)
+        assert short.get_config()["warmup_steps"] == 1
+    assert float(
+        make_schedule("triangle", 1.0, total_steps=11, warmup_steps=10)(11)
+    ) == pytest.approx(0.07, rel=1e-5)
+    assert float(WarmupSchedule("cosine", 1.0, total_steps=1)(1)) == pytest.approx(
+        0.0, abs=1e-7
+    )
+    assert float(WarmupSchedule("constant", 0.5, total_steps=10)(0)) == pytest.approx(
+        0.5
+    )
+    for schedule in (one_cycle, triangle, cosine, constant):
+        config = schedule.get_config()
+        assert WarmupSchedule(**config).get_config() == config
+        assert rates(WarmupSchedule.from_config(config), range(0, 120, 7)) == rates(
+            schedule, range(0, 120, 7)
+        )
+    assert one_cycle.get_config() == {
+        "kind": "one_cycle",
+        "peak": 2.0,
+        "total_steps": 100,
+        "warmup_steps": 30,
+        "initial_fraction": 0.04,
+        "final_fraction": 1e-4,
+    }
 
 
 def test_keras_schedule_is_accepted(digits) -> None:
@@ -103,6 +162,7 @@ def test_label_smoothing_changes_the_loss_exactly(digits) -> None:
 
 
 # ------------------------------------------------------------ early stopping
+@pytest.mark.slow
 def test_early_stopping_stops_and_restores_best_weights(digits, tmp_path) -> None:
     # Wrong validation labels: the better the model fits, the worse val_loss.
     wrong = kic.Split(digits.validation.images, (digits.validation.labels + 1) % 10)
@@ -135,13 +195,30 @@ def test_class_weight_mapping_steers_training(digits) -> None:
     assert np.mean(predicted == 0) > 0.9
 
 
-def test_class_weight_balanced_and_bad_keys(digits, tmp_path: Path) -> None:
+def test_class_weight_balanced_and_bad_keys(
+    digits, tmp_path: Path, monkeypatch
+) -> None:
     keep = np.flatnonzero(
         (digits.train.labels != 1) | (np.arange(len(digits.train)) % 5 == 0)
     )
     skewed = kic.ImageDataset(digits.train.subset(keep), None, None, digits.class_names)
+    seen: list[dict[int, float]] = []
+    real_fit = keras.Model.fit
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["class_weight"])
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
     trainer = make_trainer(class_weight="balanced", run_dir=tmp_path)
     assert len(trainer.fit(skewed, epochs=1)) == 1
+    # "balanced" is n / (k * count) per class: the rare class 1 weighs about 5x.
+    counts = np.bincount(skewed.train.labels, minlength=10)
+    expected = len(skewed.train) / (10 * counts)
+    (weights,) = seen
+    assert sorted(weights) == list(range(10))
+    np.testing.assert_allclose([weights[c] for c in range(10)], expected, rtol=1e-9)
+    assert weights[1] > 4 * weights[0]
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["config"]["class_weight"] == "balanced"
     with pytest.raises(ValueError, match=r"class_weight keys must be class indices"):
@@ -201,6 +278,7 @@ def test_recipe_optimizer_kwargs_reach_the_trainer(digits, tmp_path: Path) -> No
     assert config["learning_rate"] == 0.05
 
 
+@pytest.mark.slow
 def test_digits_recipe_evaluates_as_well_as_it_trains() -> None:
     """The digits recipe's batch-norm momentum keeps validation close to training."""
     import kerasimgcls as kic

@@ -49,9 +49,14 @@ SCRIPT = textwrap.dedent(
             self.epoch = epoch + 1
 
     data = kic.load_digits(seed=0)
+    # Shifted validation labels: val_loss rises after epoch 1, so early stopping
+    # (patience 2) stops after epoch 3, the epoch the killed run dies in, and
+    # restores epoch 1's weights: both need its state to survive the kill.
+    wrong = kic.Split(data.validation.images, (data.validation.labels + 1) % 10)
+    data = kic.ImageDataset(data.train, wrong, data.test, data.class_names)
     trainer = kic.Trainer(
         build, seed=seed, run_dir=run_dir, verbose=0, schedule="cosine",
-        learning_rate=3e-3, warmup_epochs=1, early_stopping_patience=10,
+        learning_rate=3e-3, warmup_epochs=1, early_stopping_patience=2,
         restore_best_weights=True, precise_batch_norm=True,
         callbacks=[Pause()] if pause_epoch else [],
     )
@@ -170,11 +175,17 @@ def test_sigkilled_run_resumes_to_the_identical_result(runs) -> None:  # type: i
     assert run["status"] == "finished"
     assert [resume["epoch"] for resume in run["resumes"]] == [2]
     history = json.loads((root / "run_killed" / "history.json").read_text())
-    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    # Early stopping fired after the resume, as in the uninterrupted run, and the
+    # weights it kept are epoch 1's (the same bits as run a's, checked above).
     uninterrupted = json.loads((root / "run_a" / "run.json").read_text())["final"]
+    assert uninterrupted["stopped_early_at_epoch"] == 3
+    assert run["final"]["stopped_early_at_epoch"] == 3
+    val_losses = [row["val_loss"] for row in history]
+    assert val_losses[0] < min(val_losses[1:])
     assert run["final"]["weights_sha256"] == uninterrupted["weights_sha256"]
     # Precise batch norm ran in both (the statistics are part of the weights
     # compared above), and both kept the same epoch.
     assert run["final"]["precise_batch_norm"]["layers"]
     assert run["final"]["precise_batch_norm"] == uninterrupted["precise_batch_norm"]
-    assert run["final"]["kept_epoch"] == uninterrupted["kept_epoch"]
+    assert run["final"]["kept_epoch"] == uninterrupted["kept_epoch"] == 1
