@@ -145,6 +145,12 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
         resolved = check_path_exists(resolved / "model.keras", "path", kind="file")
     if resolved.suffix != ".keras":
         raise ValueError(f"path must be a .keras file; received {str(resolved)!r}")
+    # Importing the package no longer imports every module; the library's layers
+    # must be registered with Keras before a model holding them is loaded.
+    import kerasimgcls.layers
+    import kerasimgcls.models
+    import kerasimgcls.training  # noqa: F401
+
     model: keras.Model = keras.saving.load_model(Path(resolved), safe_mode=True)
     return model
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "PRECISIONS",
     "check_activation",
     "check_choice",
     "check_int_pair",
@@ -22,6 +23,7 @@ __all__ = [
     "check_optional_rate",
     "check_path_exists",
     "check_positive_int",
+    "check_precision",
     "check_rate",
 ]
 
@@ -185,3 +187,18 @@ def check_path_exists(
     if kind == "file" and resolved.is_dir():
         raise IsADirectoryError(f"{name} must be a file: {str(resolved)!r}")
     return resolved
+
+
+# The compute precisions (see kerasimgcls.layers.PRECISIONS); here so the recipes and
+# the command line can check them without importing Keras.
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def check_precision(precision: object) -> str:
+    """Return ``precision`` if it is a known precision, else raise ValueError."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {list(PRECISIONS)}; received "
+            f"precision={precision!r}"
+        )
+    return str(precision)

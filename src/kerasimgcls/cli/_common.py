@@ -6,13 +6,16 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasimgcls._validation import check_path_exists
-from kerasimgcls.data import ImageDataset
+
+if TYPE_CHECKING:
+    from kerasimgcls.data import ImageDataset
 
 __all__ = [
     "DATASETS",
+    "MODEL_HELP",
     "add_data_arguments",
     "data_spec_from_args",
     "load_data",
@@ -20,6 +23,9 @@ __all__ = [
     "load_run",
     "read_run_json",
 ]
+
+# Listing the registered models imports Keras, which --help must not wait for.
+MODEL_HELP = "`kerasimgcls summary --list` lists them"
 
 # Dataset names of --dataset; each maps to kerasimgcls.data.load_<name>.
 DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist")
@@ -81,6 +87,12 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         help="channels of folder images (default: rgb)",
     )
     group.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave out folder images that cannot be decoded (they are named in a "
+        "warning) instead of stopping at the first one",
+    )
+    group.add_argument(
         "--validation-split",
         type=_fraction,
         default=0.1,
@@ -115,6 +127,8 @@ def data_spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 "color_mode": args.color_mode,
             }
         )
+        if getattr(args, "skip_bad_images", False):
+            spec["on_error"] = "skip"
     else:
         spec["dataset"] = args.dataset or "digits"
     return spec
@@ -137,12 +151,14 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
         if loader is None:
             raise ValueError("--data-dir needs kerasimgcls.load_image_folder")
         size = spec.get("image_size")
+        extra = {"on_error": spec["on_error"]} if "on_error" in spec else {}
         dataset: ImageDataset = loader(
             path,
             image_size=tuple(size) if size else None,
             color_mode=spec.get("color_mode", "rgb"),
             validation_split=validation_split,
             seed=seed,
+            **extra,
         )
         return dataset
     name = spec.get("dataset", "digits")
