@@ -88,14 +88,12 @@ def _missing(format: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """A one-epoch digits run, its test images as PNG files and as an array."""
+def run(digits_run, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The shared digits run, test images as PNG files and as an array."""
     from kerasimgcls import load_digits
 
     root = tmp_path_factory.mktemp("serving")
-    run_dir = root / "run"
-    argv = ["train", "--dataset", "digits", "--epochs", "1", "--no-deterministic"]
-    assert main([*argv, "--quiet", "--no-evaluate", "--run-dir", str(run_dir)]) == 0
+    run_dir = digits_run
     images = load_digits(seed=0).test.images[:12]
     paths = []
     for index, image in enumerate(images):

@@ -441,7 +441,7 @@ _RUN_NAME_FLAGS = (
     ("validation_split", "val"),
     ("split_seed", "split"),
 )
-_MAX_NAME = 64
+_MAX_NAME = 96
 
 
 def default_run_dir(
@@ -483,4 +483,4 @@ def _name_part(dest: str, value: Any) -> str:
         value = (
             "x".join(str(v) for v in value) if dest == "image_size" else "_".join(value)
         )
-    return re.sub(r"[^A-Za-z0-9.+_]+", "_", str(value)).strip("_")
+    return re.sub(r"[^A-Za-z0-9.+_-]+", "_", str(value)).strip("_")
