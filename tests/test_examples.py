@@ -59,6 +59,8 @@ def example_runs(
         env["TF_CPP_MIN_LOG_LEVEL"] = "3"
         env["KERASIMGCLS_CACHE_DIR"] = str(folder / "cache")
         env["MPLBACKEND"] = "Agg"
+        (folder / "tmp").mkdir()
+        env["TMPDIR"] = str(folder / "tmp")  # what the script leaves there is seen
         process = subprocess.Popen(
             [sys.executable, str(EXAMPLES / name), "--fast", *RUN_ARGS[name]],
             cwd=folder,
@@ -206,4 +208,8 @@ def test_example_runs_in_fast_mode(
 ) -> None:
     out, folder = example_runs[name]
     assert not out.startswith("__FAILED__"), out
+    assert "its accuracy is not meaningful" in out
     CHECKS[name](out, folder)
+    # The temporary folders the script made for itself are gone.
+    leftovers = sorted(path.name for path in (folder / "tmp").iterdir())
+    assert not leftovers, leftovers

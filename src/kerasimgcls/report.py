@@ -41,8 +41,10 @@ table { border-collapse: collapse; margin: .5rem 0; }
 th, td { padding: .2rem .7rem; border-bottom: 1px solid #eee; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
-.grid { display: flex; flex-wrap: wrap; gap: 1rem; }
-.grid figure { margin: 0; flex: 1 1 320px; }
+.grid { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.grid figure { margin: 0; flex: 0 1 340px; }
+.grid.wide figure { flex: 1 1 100%; }
+.grid.wide img { max-width: 900px; }
 figcaption { font-size: .85rem; color: #555; }
 pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .8rem;
       white-space: pre-wrap; word-break: break-word; }
@@ -117,7 +119,8 @@ def write_report(
                             scored.images, p, k=top_losses
                         ),
                     ),
-                ]
+                ],
+                wide=True,
             ),
         ),
         _section(
@@ -218,13 +221,16 @@ def _figure(path: Path, caption: str) -> str:
     )
 
 
-def _pictures(drawings: Iterable[tuple[str, Callable[[Path], Path]]]) -> str:
+def _pictures(
+    drawings: Iterable[tuple[str, Callable[[Path], Path]]], *, wide: bool = False
+) -> str:
     """Draw each picture into a temporary folder and embed it."""
     figures = []
     with tempfile.TemporaryDirectory() as tmp:
         for index, (caption, draw) in enumerate(drawings):
             figures.append(_figure(draw(Path(tmp) / f"{index}.png"), caption))
-    return f"<div class='grid'>{''.join(figures)}</div>"
+    kind = "grid wide" if wide else "grid"
+    return f"<div class='{kind}'>{''.join(figures)}</div>"
 
 
 def _curves(directory: Path, run: Mapping[str, Any]) -> str:
@@ -236,7 +242,8 @@ def _curves(directory: Path, run: Mapping[str, Any]) -> str:
         return "<p class='muted'>The run has no completed epoch.</p>"
     title = _title(run, directory)
     return _pictures(
-        [("loss and accuracy per epoch", lambda p: history.plot(p, title=title))]
+        [("loss and accuracy per epoch", lambda p: history.plot(p, title=title))],
+        wide=True,
     )
 
 

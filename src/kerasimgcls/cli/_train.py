@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import importlib.util
 import inspect
 import json
+import logging
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +245,11 @@ def run(args: argparse.Namespace) -> int:
     model_name = args.model or recipe.model
     model_args = parse_model_args(args.model_arg)
     _check_model_args(model_name, model_args)
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ModuleNotFoundError(
+            "--tensorboard needs the tensorboard package, which is not installed: "
+            "pip install tensorboard (or 'kerasimgcls[tensorboard]')"
+        )
     init_from = _load_init_from(args.init_from)
     run_dir = Path(args.run_dir or default_run_dir(args, spec, model_name))
     data = load_data(spec)
@@ -306,13 +315,15 @@ def run(args: argparse.Namespace) -> int:
             f"initialised from {args.init_from}: {len(copied)} layers copied "
             f"({', '.join(copied)})"
         )
-    print(f"model {model_name}; recipe {recipe.name}; {_run_state(args, run_dir)}")
-    history = trainer.fit(
-        data,
-        epochs=epochs,
-        batch_size=_pick(args.batch_size, recipe.batch_size),
-        augment=augment,
-    )
+    state, finished = _run_state(args, run_dir)
+    print(f"model {model_name}; recipe {recipe.name}; {state}")
+    with _silence_resume_log(finished):
+        history = trainer.fit(
+            data,
+            epochs=epochs,
+            batch_size=_pick(args.batch_size, recipe.batch_size),
+            augment=augment,
+        )
     _print_results(args, trainer, data, history)
     print(f"run directory: {run_dir}")
     return 0
@@ -345,10 +356,10 @@ def _print_results(
             )
 
 
-def _run_state(args: argparse.Namespace, run_dir: Path) -> str:
-    """Say what training will do with ``run_dir``: new, resumed or reused."""
+def _run_state(args: argparse.Namespace, run_dir: Path) -> tuple[str, bool]:
+    """Return what training will do with ``run_dir`` and whether it is finished."""
     if args.overwrite or not (run_dir / "checkpoints" / "last.npz").is_file():
-        return f"training a new run in {run_dir}"
+        return f"training a new run in {run_dir}", False
     try:
         status = read_run_json(run_dir).get("status")
     except (FileNotFoundError, ValueError):
@@ -356,9 +367,23 @@ def _run_state(args: argparse.Namespace, run_dir: Path) -> str:
     if status == "finished":
         return (
             f"{run_dir} already finished, reusing it (--overwrite trains it again, "
-            "--init-from starts a new run from its weights)"
+            "--init-from starts a new run from its weights)",
+            True,
         )
-    return f"resuming the run in {run_dir}"
+    return f"resuming the run in {run_dir}", False
+
+
+@contextlib.contextmanager
+def _silence_resume_log(finished: bool) -> Iterator[None]:
+    """Keep the Trainer's "resuming ..." line off a reused run's output."""
+    logger = logging.getLogger("kerasimgcls.training._trainer")
+    level = logger.level
+    if finished:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _load_init_from(path: str | None) -> Any:
@@ -436,6 +461,7 @@ _RUN_NAME_FLAGS = (
     ("fused_batch_norm", "fusedbn"),
     ("no_deterministic", "nondet"),
     ("init_from", "from"),
+    ("skip_bad_images", "skipbad"),
     ("image_size", "size"),
     ("color_mode", ""),
     ("validation_split", "val"),
