@@ -3,7 +3,7 @@
 Every export takes raw uint8 images of shape ``(batch, height, width, channels)``
 and returns class probabilities of shape ``(batch, num_classes)``, float32. How the
 pixels are scaled is decided once, by the library's input contract
-(:func:`kerasimgcls._scaling.resolve_input_scaling`), and built into the export.
+(``kerasimgcls._scaling.resolve_input_scaling``), and built into the export.
 The conversion is Keras' own :meth:`keras.Model.export` (which uses tf2onnx for
 ONNX and TensorFlow's converter for LiteRT).
 
@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from kerasimgcls._export import get_class_names, load_model
-from kerasimgcls._scaling import InputScaling, resolve_input_scaling
+from kerasimgcls._scaling import resolve_input_scaling
 from kerasimgcls._validation import check_choice
 from kerasimgcls._version import __version__
 
@@ -61,7 +61,7 @@ def export_for_serving(
     *,
     format: Literal["saved_model", "onnx", "litert"],
     class_names: Sequence[str] | None = None,
-    input_scaling: InputScaling = "auto",
+    input_scaling: Literal["auto", "raw", "unit"] = "auto",
     overwrite: bool = False,
 ) -> Path:
     """Write ``model`` to the folder ``output`` for serving, raw uint8 pixels in.
@@ -75,9 +75,9 @@ def export_for_serving(
             ``serving_default``), ``"onnx"`` or ``"litert"`` (TensorFlow Lite).
         class_names: One name per output; ``None`` takes them from the model
             (the library's exported models carry them).
-        input_scaling: How the model expects pixels (see
-            :func:`kerasimgcls._scaling.resolve_input_scaling`): ``"auto"``
-            decides from the model.
+        input_scaling: How the model expects pixels: ``"auto"`` decides from
+            the model (a run's ``model.keras`` scales its own input), ``"raw"``
+            means 0-255, ``"unit"`` means ``[0, 1]``.
         overwrite: Replace an earlier export in ``output``.
 
     Returns:
