@@ -67,19 +67,26 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (r"Use a new run_dir", "Use a new --run-dir"),
     (r"\brun_dir\b", "--run-dir"),
     (r"^output\b", "--output"),
+)
+# kerasimgcls.load_model(path) speaks of "path"; these commands call it RUN_DIR.
+_RUN_DIR_COMMANDS = ("evaluate", "predict", "explain", "report", "export")
+_RUN_DIR_WORDS: tuple[tuple[str, str], ...] = (
     (r"^path does not exist", "RUN_DIR does not exist"),
     (r"^path must be a \.keras file", "RUN_DIR must be a run directory or .keras file"),
 )
 
 
-def in_cli_words(message: str) -> str:
+def in_cli_words(message: str, command: str | None = None) -> str:
     """Return a library error message with Python argument names replaced by flags.
 
     Example:
         >>> in_cli_words("images differ in size. Pass image_size=(height, width).")
         'images differ in size. Pass --image-size HEIGHT,WIDTH.'
+        >>> in_cli_words("path does not exist: 'runs/x'", "predict")
+        "RUN_DIR does not exist: 'runs/x'"
     """
-    for pattern, replacement in _CLI_WORDS:
+    rules = _CLI_WORDS + (_RUN_DIR_WORDS if command in _RUN_DIR_COMMANDS else ())
+    for pattern, replacement in rules:
         message = re.sub(pattern, replacement, message)
     return message
 
@@ -168,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     except _USER_ERRORS as err:
         if args.verbose:
             raise
-        message = in_cli_words(str(err))
+        message = in_cli_words(str(err), args.command)
         print(f"kerasimgcls {args.command}: error: {message}", file=sys.stderr)
         return 1 if _is_failed_run(err) else 2
     except KeyboardInterrupt:
