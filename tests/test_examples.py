@@ -210,6 +210,11 @@ def test_example_runs_in_fast_mode(
     assert not out.startswith("__FAILED__"), out
     assert "its accuracy is not meaningful" in out
     CHECKS[name](out, folder)
-    # The temporary folders the script made for itself are gone.
-    leftovers = sorted(path.name for path in (folder / "tmp").iterdir())
+    # The temporary folders the script made for itself are gone. (TensorFlow's
+    # autograph files stay behind a process killed on purpose, as 05 does.)
+    leftovers = sorted(
+        path.name
+        for path in (folder / "tmp").iterdir()
+        if not path.name.startswith("__autograph_generated_file")
+    )
     assert not leftovers, leftovers
