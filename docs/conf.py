@@ -78,6 +78,8 @@ nitpick_ignore_regex = [
     (r"py:func", r"(default_cache_dir|make_schedule)"),
 ]
 html_theme = "furo"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_title = f"kerasimgcls {release}"
 myst_heading_anchors = 3
 

@@ -38,7 +38,9 @@ Run it
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -82,7 +84,13 @@ def main() -> None:
     data_dir = args.data_dir
     epochs = args.epochs
     if args.fast:
-        data_dir = write_stand_in(Path(tempfile.mkdtemp(prefix="cifar10-stand-in-")))
+        print(
+            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
+            "meaningful, and its temporary folders are removed at exit"
+        )
+        stand_in = Path(tempfile.mkdtemp(prefix="cifar10-stand-in-"))
+        atexit.register(shutil.rmtree, stand_in, ignore_errors=True)
+        data_dir = write_stand_in(stand_in)
         epochs = 1
 
     data = kic.load_cifar10(data_dir=data_dir, validation_split=0.1, seed=args.seed)

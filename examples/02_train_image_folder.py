@@ -45,7 +45,9 @@ Run it
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -103,13 +105,21 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="tiny run for tests")
     args = parser.parse_args()
     if args.fast:
-        folder = write_shapes_folder(Path(tempfile.mkdtemp(prefix="shapes-")))
+        print(
+            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
+            "meaningful, and its temporary folders are removed at exit"
+        )
+        folder = Path(tempfile.mkdtemp(prefix="shapes-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        write_shapes_folder(folder)
         epochs = 2
     elif args.data_dir:
         folder, epochs = Path(args.data_dir), args.epochs
     else:
         parser.error("give a folder of images (or --fast)")
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="kerasimgcls-folder-run-"))
+    if args.fast and not args.run_dir:
+        atexit.register(shutil.rmtree, run_dir, ignore_errors=True)
 
     # 1. Check the folder before trusting it.
     report = kic.check_image_folder(folder)

@@ -99,6 +99,10 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="offline MNIST location")
     args = parser.parse_args()
     epochs = 2 if args.fast else args.epochs
+    if args.fast:
+        print(
+            "--fast: a smoke run on tiny data in seconds; its accuracy is not meaningful"
+        )
 
     if args.mnist:
         data = kic.load_mnist(

@@ -34,7 +34,9 @@ Run it
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -79,6 +81,13 @@ def main() -> None:
     parser.add_argument("--run-dir", default=None, help="the run to train or reuse")
     args = parser.parse_args()
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="kerasimgcls-interpret-"))
+    if args.fast:
+        print(
+            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
+            "meaningful, and its temporary folders are removed at exit"
+        )
+        if not args.run_dir:
+            atexit.register(shutil.rmtree, run_dir, ignore_errors=True)
     out = run_dir / "interpret"
     size = 16 if args.fast else 32
     data = load_data(size, args.fast)

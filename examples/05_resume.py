@@ -34,9 +34,11 @@ Run it
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +147,13 @@ def main() -> int:
     if not 1 <= kill_after < args.epochs:
         parser.error(f"--kill-after must be in [1, {args.epochs}); got {kill_after}")
     base = Path(args.run_dir or tempfile.mkdtemp(prefix="kerasimgcls-resume-"))
+    if args.fast:
+        print(
+            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
+            "meaningful, and its temporary folders are removed at exit"
+        )
+        if not args.run_dir:
+            atexit.register(shutil.rmtree, base, ignore_errors=True)
     interrupted, uninterrupted = base / "interrupted", base / "uninterrupted"
     for path in (interrupted, uninterrupted):
         if path.exists() and any(path.iterdir()):

@@ -38,8 +38,10 @@ Run it
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -172,6 +174,13 @@ def main() -> int:
         return 0
 
     base = Path(args.run_dir or tempfile.mkdtemp(prefix="kerasimgcls-dist-"))
+    if args.fast:
+        print(
+            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
+            "meaningful, and its temporary folders are removed at exit"
+        )
+        if not args.run_dir:
+            atexit.register(shutil.rmtree, base, ignore_errors=True)
     modes = ["single", "mirrored"] + (["multi-worker"] if args.multi_worker else [])
     for mode in modes:
         if (base / mode).exists() and any((base / mode).iterdir()):

@@ -88,3 +88,14 @@ def load_benchmark() -> Callable[[str], ModuleType]:
             sys.path.remove(str(folder))
 
     return load
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A finished one-epoch digits run made by ``kerasimgcls train`` (shared, read-only)."""
+    from kerasimgcls.cli import main
+
+    run_dir = tmp_path_factory.mktemp("digits_run") / "run"
+    argv = ["train", "--dataset", "digits", "--epochs", "1", "--no-deterministic"]
+    assert main([*argv, "--quiet", "--no-evaluate", "--run-dir", str(run_dir)]) == 0
+    return run_dir

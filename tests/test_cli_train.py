@@ -151,7 +151,7 @@ def test_predict_prints_top_k(run_dir: Path, tmp_path: Path, capsys) -> None:  #
     ("argv", "message"),
     [
         (["evaluate", "no/such/run"], "RUN_DIR does not exist"),
-        (["predict", "no/such/run", "x.png"], "path does not exist"),
+        (["predict", "no/such/run", "x.png"], "RUN_DIR does not exist"),
         (["train", "--recipe", "nope"], "Unknown recipe 'nope'"),
         (["train", "--model", "nope", "--epochs", "1"], "Unknown model 'nope'"),
         (["train", "--augment", "=3"], "--augment: cannot parse"),

@@ -16,6 +16,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "PRECISIONS",
     "check_activation",
     "check_choice",
     "check_class_names",
@@ -28,6 +29,7 @@ __all__ = [
     "check_optional_rate",
     "check_path_exists",
     "check_positive_int",
+    "check_precision",
     "check_rate",
     "check_seed",
     "check_within_limit",
@@ -407,3 +409,18 @@ def check_label_values(labels: Any, name: str = "labels") -> Any:
                 f"{name}[{index}]={float(array.ravel()[index])!r}"
             )
     return labels
+
+
+# The compute precisions (see kerasimgcls.layers.PRECISIONS); here so the recipes and
+# the command line can check them without importing Keras.
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def check_precision(precision: object) -> str:
+    """Return ``precision`` if it is a known precision, else raise ValueError."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {list(PRECISIONS)}; received "
+            f"precision={precision!r}"
+        )
+    return str(precision)

@@ -20,6 +20,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from kerasimgcls._validation import PRECISIONS as _PRECISIONS
+from kerasimgcls._validation import check_precision as check_precision
+
 __all__ = [
     "PRECISIONS",
     "FusedBatchNormalization",
@@ -28,7 +31,7 @@ __all__ = [
 ]
 
 #: The precisions :func:`kerasimgcls.precision_scope` and ``Trainer(precision=...)`` accept.
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = _PRECISIONS
 
 
 @keras.saving.register_keras_serializable(package="kerasimgcls")
@@ -166,16 +169,6 @@ def precision_scope(precision: str) -> Iterator[None]:
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def check_precision(precision: object) -> str:
-    """Return ``precision`` if it is a known precision, else raise ValueError."""
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {list(PRECISIONS)}; received "
-            f"precision={precision!r}"
-        )
-    return str(precision)
 
 
 def _is_plain_batch_norm(layer: keras.layers.Layer) -> bool:

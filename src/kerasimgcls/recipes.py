@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerasimgcls._validation import check_positive_int, check_rate
-from kerasimgcls.layers import check_precision
+from kerasimgcls._validation import check_positive_int, check_precision, check_rate
 
 __all__ = ["Recipe", "get_recipe", "list_recipes", "register_recipe"]
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasimgcls._validation import (
     check_image_size,
@@ -14,10 +14,13 @@ from kerasimgcls._validation import (
     check_rate,
     check_seed,
 )
-from kerasimgcls.data import ImageDataset
+
+if TYPE_CHECKING:
+    from kerasimgcls.data import ImageDataset
 
 __all__ = [
     "DATASETS",
+    "MODEL_HELP",
     "add_data_arguments",
     "data_spec_from_args",
     "load_data",
@@ -25,6 +28,9 @@ __all__ = [
     "load_run",
     "read_run_json",
 ]
+
+# Listing the registered models imports Keras, which --help must not wait for.
+MODEL_HELP = "`kerasimgcls summary --list` lists them"
 
 # Dataset names of --dataset; each maps to kerasimgcls.data.load_<name>.
 DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist")
@@ -86,6 +92,12 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         help="channels of folder images (default: rgb)",
     )
     group.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave out folder images that cannot be decoded (they are named in a "
+        "warning) instead of stopping at the first one",
+    )
+    group.add_argument(
         "--validation-split",
         type=_fraction,
         default=0.1,
@@ -120,6 +132,8 @@ def data_spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 "color_mode": args.color_mode,
             }
         )
+        if getattr(args, "skip_bad_images", False):
+            spec["on_error"] = "skip"
     else:
         spec["dataset"] = args.dataset or "digits"
     return spec
@@ -148,6 +162,7 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
         if loader is None:
             raise ValueError("--data-dir needs kerasimgcls.load_image_folder")
         size = spec.get("image_size")
+        extra = {"on_error": spec["on_error"]} if "on_error" in spec else {}
         dataset: ImageDataset = loader(
             path,
             image_size=check_image_size(size, "image_size (--image-size)")
@@ -156,6 +171,7 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
             color_mode=spec.get("color_mode", "rgb"),
             validation_split=validation_split,
             seed=seed,
+            **extra,
         )
         return dataset
     name = spec.get("dataset", "digits")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kerasimgcls.data import check_image_folder
-
 _DESCRIPTION = """\
 Decode every image of a folder of class sub-folders (PATH/<class>/*, or
 PATH/train/<class>/* with optional test/) once and report files that cannot be
@@ -53,6 +51,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report of ``args.path``; return 1 if it found problems."""
+    from kerasimgcls.data import check_image_folder
+
     report = check_image_folder(
         args.path,
         imbalance_threshold=args.imbalance_threshold,

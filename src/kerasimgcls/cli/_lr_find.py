@@ -9,8 +9,7 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``lr-find`` sub-command."""
-    from kerasimgcls.cli._common import add_data_arguments
-    from kerasimgcls.models import list_models
+    from kerasimgcls.cli._common import MODEL_HELP, add_data_arguments
 
     parser = subparsers.add_parser(
         "lr-find",
@@ -25,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--model",
         default="cifar_cnn",
-        help=f"registered model name (default: cifar_cnn); one of {list_models()}",
+        help=f"registered model name (default: cifar_cnn); {MODEL_HELP}",
     )
     parser.add_argument(
         "--optimizer", default="adam", help="Keras optimizer name (default: adam)"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kerasimgcls.models import get_model, list_models
+from kerasimgcls.cli._common import MODEL_HELP
+
+# The width of a classic terminal: the table's columns all fit in it.
+_LINE_LENGTH = 80
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
@@ -27,13 +30,17 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "summary",
         help="print a model's layers, output shapes and parameter counts",
-        description="Build a registered model and print its Keras summary.",
+        description="Build a registered model and print its Keras summary "
+        f"({_LINE_LENGTH} columns wide).",
     )
     parser.add_argument(
         "model",
         nargs="?",
         default="cifar_cnn",
-        help=f"registered model name (default: cifar_cnn); one of {list_models()}",
+        help=f"registered model name (default: cifar_cnn); {MODEL_HELP}",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the registered model names and exit"
     )
     parser.add_argument(
         "--input-shape",
@@ -48,9 +55,14 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the summary of ``args.model``."""
+    """Print the summary of ``args.model`` (or the model names with ``--list``)."""
+    from kerasimgcls.models import get_model, list_models
+
+    if args.list:
+        print("\n".join(list_models()))
+        return 0
     model = get_model(
         args.model, input_shape=args.input_shape, num_classes=args.num_classes
     )
-    model.summary(line_length=110)
+    model.summary(line_length=_LINE_LENGTH)
     return 0

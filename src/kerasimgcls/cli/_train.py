@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import importlib.util
 import inspect
 import json
+import logging
+import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from kerasimgcls.cli._common import add_data_arguments, data_spec_from_args, load_data
+from kerasimgcls.cli._common import (
+    MODEL_HELP,
+    add_data_arguments,
+    data_spec_from_args,
+    load_data,
+    read_run_json,
+)
 from kerasimgcls.recipes import get_recipe, json_ready, list_recipes
-from kerasimgcls.training._schedules import SCHEDULES as _SCHEDULES
+
+# kerasimgcls.training.SCHEDULES, spelled out because importing the training
+# package starts TensorFlow (tests/test_cli_fast.py checks that they agree).
+_SCHEDULES = ("constant", "cosine", "one_cycle", "triangle")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,7 +38,9 @@ def add_parser(subparsers: Any) -> None:
             "Train a registered model on a dataset with a named recipe and write "
             "run.json, history.csv/json, curves.png, model.keras and metrics.json "
             "into --run-dir. Running the same command again resumes an interrupted "
-            "run from its last completed epoch (a finished run is not retrained)."
+            "run from its last completed epoch; a finished run is reused, not "
+            "retrained. The default --run-dir is named after the dataset, model, "
+            "seed and every setting given, so changing a setting starts a new run."
         ),
     )
     add_data_arguments(parser)
@@ -35,7 +50,9 @@ def add_parser(subparsers: Any) -> None:
         help="named recipe (default: 'folder' for --data-dir alone, 'digits' for "
         f"--dataset digits, else 'reference'); one of {list_recipes()}",
     )
-    training.add_argument("--model", help="registered model name (default: recipe's)")
+    training.add_argument(
+        "--model", help=f"registered model name (default: the recipe's); {MODEL_HELP}"
+    )
     training.add_argument(
         "--model-arg",
         action="append",
@@ -103,10 +120,24 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="skip TensorFlow op determinism (faster on some hardware)",
     )
+    training.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start from the weights of another run (a run directory or .keras "
+        "file): every layer whose name and weight shapes match is copied, e.g. to "
+        "fine-tune on new data or to train longer",
+    )
     output = parser.add_argument_group("output")
     output.add_argument(
         "--run-dir",
-        help="run directory (default: runs/<dataset>-<model>-seed<seed>)",
+        help="run directory (default: runs/<dataset>-<model>-seed<seed>, followed "
+        "by the settings given, e.g. runs/digits-cifar_cnn-seed0-epochs30)",
+    )
+    output.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard logs (losses, metrics and learning rate per epoch) "
+        "to RUN_DIR/tensorboard; view them with `tensorboard --logdir RUN_DIR`",
     )
     output.add_argument(
         "--overwrite",
@@ -198,6 +229,8 @@ def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
         or "whitening_images" not in inspect.signature(factory).parameters
     ):
         return {}
+    import numpy as np
+
     # airbench's patch-whitening layer is computed once from training images;
     # a seeded subset keeps it cheap and the run reproducible.
     images = data.train.images
@@ -252,11 +285,20 @@ def run(args: argparse.Namespace) -> int:
     model_name = args.model or recipe.model
     model_args = parse_model_args(args.model_arg)
     _check_model_args(model_name, model_args)
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ModuleNotFoundError(
+            "--tensorboard needs the tensorboard package, which is not installed: "
+            "pip install tensorboard (or 'kerasimgcls[tensorboard]')"
+        )
+    init_from = _load_init_from(args.init_from)
+    run_dir = Path(args.run_dir or default_run_dir(args, spec, model_name))
     data = load_data(spec)
+    print(f"data: {data.summary()}")
     derived = recipe.derive_from_data
     recipe = recipe.for_data(
         len(data.train), data.input_shape, batch_size=args.batch_size
     )
+    augment = parse_augment(args.augment, recipe.augment)
     get_model_kwargs = {
         "input_shape": data.input_shape,
         "num_classes": data.num_classes,
@@ -264,12 +306,28 @@ def run(args: argparse.Namespace) -> int:
         **model_args,
         **_data_dependent_kwargs(model_name, data),
     }
-    augment = parse_augment(args.augment, recipe.augment)
-    run_dir = Path(args.run_dir or _default_run_dir(spec, model_name, args.seed))
-    optimizer = args.optimizer or recipe.make_optimizer()
+    copied: list[str] = []
+
+    def build() -> Any:
+        model = get_model(model_name, **get_model_kwargs)
+        if init_from is not None:
+            copied[:] = copy_matching_weights(init_from, model)
+        return model
+
+    callbacks = []
+    if args.tensorboard:
+        import keras
+
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(run_dir / "tensorboard"), write_graph=False
+            )
+        )
+    batch_size = _pick(args.batch_size, recipe.batch_size)
+    epochs = _pick(args.epochs, recipe.epochs)
     trainer = Trainer(
-        lambda: get_model(model_name, **get_model_kwargs),
-        optimizer=optimizer,
+        build,
+        optimizer=args.optimizer or recipe.make_optimizer(),
         learning_rate=_pick(args.learning_rate, recipe.learning_rate),
         schedule=_pick(args.schedule, recipe.schedule),
         warmup_epochs=_pick(args.warmup_epochs, recipe.warmup_epochs),
@@ -278,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
         deterministic=not args.no_deterministic,
         run_dir=run_dir,
         overwrite=args.overwrite,
+        callbacks=callbacks,
         early_stopping_patience=_pick(
             args.early_stopping, recipe.early_stopping_patience
         ),
@@ -295,18 +354,34 @@ def run(args: argparse.Namespace) -> int:
             "model_name": model_name,
             "model_args": json_ready(model_args),
             "data": spec,
+            "init_from": None
+            if args.init_from is None
+            else {"path": str(Path(args.init_from).resolve()), "layers": copied},
         },
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
     )
-    batch_size = _pick(args.batch_size, recipe.batch_size)
-    epochs = _pick(args.epochs, recipe.epochs)
-    history = trainer.fit(data, epochs=epochs, batch_size=batch_size, augment=augment)
+    state, finished = _run_state(args, run_dir)
     steps = -(-len(data.train) // batch_size)
     momentum = get_model_kwargs.get("batch_norm_momentum")
-    print(
-        f"{data.summary()}; model {model_name}; "
-        + _describe_recipe(recipe, derived, steps, epochs, momentum)
-    )
+    described = _describe_recipe(recipe, derived, steps, epochs, momentum)
+    print(f"model {model_name}; {described}; {state}")
+    with _silence_resume_log(finished):
+        history = trainer.fit(
+            data, epochs=epochs, batch_size=batch_size, augment=augment
+        )
+    if init_from is not None:
+        print(
+            f"initialised from {args.init_from}: {len(copied)} layers copied "
+            f"({', '.join(copied)})"
+        )
+    _print_results(args, trainer, data, history)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _print_results(
+    args: argparse.Namespace, trainer: Any, data: Any, history: Any
+) -> None:
     if len(history):
         last = history.rows[-1]
         shown = {
@@ -318,21 +393,102 @@ def run(args: argparse.Namespace) -> int:
         print(f"epoch {last['epoch']}: {values}")
         for line in _final_notes(trainer):
             print(line)
-    if not args.no_evaluate:
-        for name, split in (("validation", data.validation), ("test", data.test)):
-            if split is not None:
-                scores = trainer.evaluate(split, name=name)
-                print(
-                    f"{name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items())
-                )
-                if args.tta:
-                    scores = trainer.evaluate(split, name=name, tta=args.tta)
-                    print(
-                        f"{name} ({args.tta} TTA): "
-                        + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items())
-                    )
-    print(f"run directory: {run_dir}")
-    return 0
+    if args.no_evaluate:
+        return
+    for name, split in (("validation", data.validation), ("test", data.test)):
+        if split is None:
+            continue
+        scores = trainer.evaluate(split, name=name)
+        print(f"{name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
+        if args.tta:
+            scores = trainer.evaluate(split, name=name, tta=args.tta)
+            print(
+                f"{name} ({args.tta} TTA): "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items())
+            )
+
+
+def _run_state(args: argparse.Namespace, run_dir: Path) -> tuple[str, bool]:
+    """Return what training will do with ``run_dir`` and whether it is finished."""
+    if args.overwrite or not (run_dir / "checkpoints" / "last.npz").is_file():
+        return f"training a new run in {run_dir}", False
+    try:
+        status = read_run_json(run_dir).get("status")
+    except (FileNotFoundError, ValueError):
+        status = None
+    if status == "finished":
+        return (
+            f"{run_dir} already finished, reusing it (--overwrite trains it again, "
+            "--init-from starts a new run from its weights)",
+            True,
+        )
+    return f"resuming the run in {run_dir}", False
+
+
+@contextlib.contextmanager
+def _silence_resume_log(finished: bool) -> Iterator[None]:
+    """Keep the Trainer's "resuming ..." line off a reused run's output."""
+    logger = logging.getLogger("kerasimgcls.training._trainer")
+    level = logger.level
+    if finished:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _load_init_from(path: str | None) -> Any:
+    """The model of ``--init-from`` (its inner model, without the preprocessing)."""
+    if path is None:
+        return None
+    from kerasimgcls._export import load_model
+
+    try:
+        model = load_model(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+        raise FileNotFoundError(
+            f"--init-from: {path!r} is not a finished run (no model.keras): {err}"
+        ) from err
+    return model
+
+
+def copy_matching_weights(source: Any, target: Any) -> list[str]:
+    """Copy the weights of each layer of ``source`` into the same-named ``target`` layer.
+
+    ``source`` may be an exported model (its wrapped model is searched). Layers whose
+    weight shapes differ (a new number of classes) keep their fresh weights.
+
+    Returns:
+        The names of the layers copied.
+
+    Raises:
+        ValueError: If no layer matches.
+    """
+    import keras
+
+    layers = {
+        layer.name: layer
+        for model in (source, *(m for m in source.layers if isinstance(m, keras.Model)))
+        for layer in model.layers
+        if layer.weights and not isinstance(layer, keras.Model)
+    }
+    copied = []
+    for layer in target.layers:
+        match = layers.get(layer.name)
+        if match is None or not layer.weights:
+            continue
+        shapes = [tuple(w.shape) for w in match.weights]
+        if shapes != [tuple(w.shape) for w in layer.weights]:
+            continue
+        layer.set_weights(match.get_weights())
+        copied.append(layer.name)
+    if not copied:
+        raise ValueError(
+            f"--init-from: no layer of {source.name!r} matches the model "
+            f"{target.name!r} by name and weight shapes; use the same --model"
+        )
+    return copied
 
 
 def _final_notes(trainer: Any) -> list[str]:
@@ -366,6 +522,70 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(json_ready(value))
 
 
-def _default_run_dir(spec: dict[str, Any], model_name: str, seed: int) -> Path:
+# Flags that shape the run, with the short label they get in the default run dir.
+_RUN_NAME_FLAGS = (
+    ("recipe", "recipe"),
+    ("model_arg", ""),
+    ("epochs", "epochs"),
+    ("batch_size", "bs"),
+    ("optimizer", ""),
+    ("learning_rate", "lr"),
+    ("schedule", ""),
+    ("warmup_epochs", "warmup"),
+    ("label_smoothing", "ls"),
+    ("augment", "aug"),
+    ("early_stopping", "patience"),
+    ("class_weight", "cw"),
+    ("precision", ""),
+    ("fused_batch_norm", "fusedbn"),
+    ("no_deterministic", "nondet"),
+    ("init_from", "from"),
+    ("skip_bad_images", "skipbad"),
+    ("image_size", "size"),
+    ("color_mode", ""),
+    ("validation_split", "val"),
+    ("split_seed", "split"),
+)
+_MAX_NAME = 96
+
+
+def default_run_dir(
+    args: argparse.Namespace, spec: dict[str, Any], model_name: str
+) -> Path:
+    """The default ``--run-dir``: ``runs/<data>-<model>-seed<seed>`` plus each setting given.
+
+    Settings left at their defaults add nothing, so the plain command keeps its
+    short name, the same command always finds its own run, and a changed setting
+    gets a run directory of its own. A long tail is replaced by a hash of it.
+
+    Example:
+        >>> import argparse
+        >>> args = argparse.Namespace(seed=0, epochs=30, learning_rate=0.01)
+        >>> str(default_run_dir(args, {"dataset": "digits"}, "cifar_cnn"))
+        'runs/digits-cifar_cnn-seed0-epochs30-lr0.01'
+    """
     source = spec.get("dataset") or Path(spec.get("data_dir", "data")).name
-    return Path("runs") / f"{source}-{model_name}-seed{seed}"
+    defaults = {"color_mode": "rgb", "validation_split": 0.1, "split_seed": 0}
+    parts = []
+    for dest, label in _RUN_NAME_FLAGS:
+        value = getattr(args, dest, None)
+        if value in (None, False, [], defaults.get(dest, ())):
+            continue
+        parts.append(label + _name_part(dest, value))
+    tail = "-".join(parts)
+    if len(tail) > _MAX_NAME:
+        tail = "h" + hashlib.sha256(tail.encode()).hexdigest()[:10]
+    name = f"{source}-{model_name}-seed{args.seed}" + (f"-{tail}" if tail else "")
+    return Path("runs") / name
+
+
+def _name_part(dest: str, value: Any) -> str:
+    if value is True:
+        return ""
+    if dest == "init_from":
+        value = Path(value).stem if Path(value).suffix == ".keras" else Path(value).name
+    elif isinstance(value, list):
+        value = (
+            "x".join(str(v) for v in value) if dest == "image_size" else "_".join(value)
+        )
+    return re.sub(r"[^A-Za-z0-9.+_-]+", "_", str(value)).strip("_")

@@ -47,6 +47,12 @@ RUN_FILES = (
     "model.keras",
     "metrics.json",
     "checkpoints",
+    # written into the run directory by the commands that read a run
+    "tensorboard",
+    "report.json",
+    "confusion_matrix.png",
+    "top_losses.png",
+    "report.html",
 )
 # Held (flock) by the training that uses the directory; never deleted, so that two
 # processes always lock the same file.

@@ -1,0 +1,69 @@
+"""``kerasimgcls export RUN_DIR --format FORMAT --output DIR``: a model for serving."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+# kerasimgcls.serving.SERVING_FORMATS (importing it starts TensorFlow).
+_FORMATS = ("saved_model", "onnx", "litert")
+
+_LOAD_HINT = {
+    "saved_model": "tf.saved_model.load({out!r}).serve(uint8_images)",
+    "onnx": "onnxruntime.InferenceSession({out!r} + '/model.onnx')",
+    "litert": "ai_edge_litert.interpreter.Interpreter({out!r} + '/model.tflite')",
+}
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``export`` sub-command."""
+    parser = subparsers.add_parser(
+        "export",
+        help="export a run's model for serving: SavedModel, ONNX, LiteRT",
+        description=(
+            "Write RUN_DIR/model.keras (or a .keras file) to the folder --output in "
+            "a format that serves without kerasimgcls: it takes raw uint8 images "
+            "(batch, height, width, channels) and returns class probabilities; "
+            "the class names are in --output/class_names.txt. ONNX needs the "
+            "export extra: pip install 'kerasimgcls[export]'."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or .keras")
+    parser.add_argument(
+        "--format", required=True, choices=_FORMATS, help="the format to write"
+    )
+    parser.add_argument(
+        "--output", required=True, metavar="DIR", help="the folder to write"
+    )
+    parser.add_argument(
+        "--input-scaling",
+        choices=("auto", "raw", "unit"),
+        default="auto",
+        help="how the model expects pixels: auto decides from the model, raw "
+        "means 0-255, unit means [0, 1] (default: auto)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export in --output",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the run's model and say how to load it."""
+    from kerasimgcls._export import load_model
+    from kerasimgcls._validation import check_path_exists
+    from kerasimgcls.serving import CLASS_NAMES_FILE, export_for_serving
+
+    check_path_exists(args.run_dir, "RUN_DIR")
+    folder = export_for_serving(
+        load_model(args.run_dir),
+        args.output,
+        format=args.format,
+        input_scaling=args.input_scaling,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {args.format} to {folder} (class names in {CLASS_NAMES_FILE})")
+    print("load it with: " + _LOAD_HINT[args.format].format(out=str(folder)))
+    return 0

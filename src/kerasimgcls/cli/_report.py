@@ -1,0 +1,68 @@
+"""``kerasimgcls report RUN_DIR``: write ``RUN_DIR/report.html``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``report`` sub-command."""
+    parser = subparsers.add_parser(
+        "report",
+        help="write report.html: a run at a glance, for a browser",
+        description=(
+            "Write RUN_DIR/report.html, one self-contained page (pictures embedded, "
+            "nothing loaded from the network): the run's configuration and "
+            "versions, learning curves, per-class precision/recall/F1, the "
+            "confusion matrix, top losses, Grad-CAM on a few validation images "
+            "and the run's timing."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    parser.add_argument(
+        "--split",
+        choices=("test", "validation", "train"),
+        default="test",
+        help="the split scored for the table, confusion matrix and top losses "
+        "(default: test, or validation if there is none)",
+    )
+    parser.add_argument(
+        "--grad-cam-images",
+        type=int,
+        default=4,
+        metavar="N",
+        help="validation images shown with Grad-CAM (default: 4)",
+    )
+    parser.add_argument(
+        "--top-losses",
+        type=int,
+        default=9,
+        metavar="K",
+        help="misclassified images in the top-losses picture (default: 9)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report and print its path."""
+    from kerasimgcls.cli._common import load_run
+    from kerasimgcls.report import write_report
+
+    for flag, value in (
+        ("--grad-cam-images", args.grad_cam_images),
+        ("--top-losses", args.top_losses),
+    ):
+        if value < (0 if flag == "--grad-cam-images" else 1):
+            raise ValueError(f"{flag} must be a positive integer; received {value}")
+    model, _config, data = load_run(args.run_dir)
+    path = write_report(
+        args.run_dir,
+        data,
+        model=model,
+        split=args.split,
+        grad_cam_images=args.grad_cam_images,
+        top_losses=args.top_losses,
+    )
+    print(f"wrote {path}")
+    return 0
