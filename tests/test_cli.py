@@ -20,11 +20,6 @@ def _failing_train(error: BaseException):  # type: ignore[no-untyped-def]
     return run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CLI maps TrainingDivergedError (a RuntimeError) to 2, the docs "
-    "promise 1 for a failed run; the ship helper is fixing cli/__init__.py",
-)
 def test_a_diverged_run_exits_with_1(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     error = TrainingDivergedError("the training loss became NaN at epoch 2, step 1")
     monkeypatch.setattr(_train, "run", _failing_train(error))
