@@ -20,7 +20,12 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._scaling import InputScaling, prepare_images, resolve_input_scaling
+from kerasimgcls._scaling import (
+    InputScaling,
+    check_model_images,
+    prepare_images,
+    resolve_input_scaling,
+)
 from kerasimgcls._validation import (
     check_class_names,
     check_path_exists,
@@ -247,23 +252,7 @@ def predict_proba(
         >>> predict_proba(model, np.zeros((2, 8, 8, 1), np.uint8)).shape
         (2, 3)
     """
-    array = np.asarray(images)
-    if array.dtype != np.uint8:
-        raise TypeError(
-            f"images must be uint8 in [0, 255]; received dtype {array.dtype}"
-        )
-    expected = tuple(model.input_shape[1:])
-    if array.ndim == len(expected):
-        array = array[np.newaxis]
-    compatible = array.ndim == len(expected) + 1 and all(
-        want is None or want == got
-        for want, got in zip(expected, array.shape[1:], strict=True)
-    )
-    if not compatible:
-        raise ValueError(
-            f"images must have shape (n, {', '.join(map(str, expected))}) to match "
-            f"the model's input; received shape {array.shape}"
-        )
+    array = check_model_images(model, images, allow_single=True)
     batch_size = check_positive_int(batch_size, "batch_size")
     if tta not in (None, "flip"):
         raise ValueError(f"tta must be None or 'flip'; received tta={tta!r}")

@@ -37,6 +37,7 @@ __all__ = [
     "InputScaling",
     "ScalingDecision",
     "check_input_scaling",
+    "check_model_images",
     "prepare_images",
     "resolve_input_scaling",
 ]
@@ -224,3 +225,35 @@ def prepare_images(
     if resolve_input_scaling(model, input_scaling).scaling == "raw":
         return images
     return images.astype(np.float32) / np.float32(255.0)
+
+
+def check_model_images(
+    model: keras.Model, images: object, *, allow_single: bool = False
+) -> NDArray[np.uint8]:
+    """Return ``images`` as a uint8 array of shape ``(n, *model_input_shape)``.
+
+    A model input side of ``None`` (any size) accepts any size. With
+    ``allow_single``, one image without the batch axis is accepted too.
+
+    Raises:
+        TypeError: If ``images`` is not uint8.
+        ValueError: If its shape does not match the model's input.
+    """
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        raise TypeError(
+            f"images must be uint8 in [0, 255]; received dtype {array.dtype}"
+        )
+    expected = tuple(model.input_shape[1:])
+    if allow_single and array.ndim == len(expected):
+        array = array[np.newaxis]
+    compatible = array.ndim == len(expected) + 1 and all(
+        want is None or want == got
+        for want, got in zip(expected, array.shape[1:], strict=True)
+    )
+    if not compatible:
+        raise ValueError(
+            f"images must have shape (n, {', '.join(map(str, expected))}) to match "
+            f"the model's input; received shape {array.shape}"
+        )
+    return array

@@ -29,7 +29,12 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._scaling import InputScaling, check_input_scaling, prepare_images
+from kerasimgcls._scaling import (
+    InputScaling,
+    check_input_scaling,
+    check_model_images,
+    prepare_images,
+)
 from kerasimgcls._validation import check_positive_int
 
 __all__ = ["PreciseBatchNorm", "precise_batch_norm"]
@@ -225,21 +230,7 @@ def precise_batch_norm(
 
 
 def _check_images(model: keras.Model, images: ArrayLike) -> NDArray[np.uint8]:
-    array = np.asarray(images)
-    if array.dtype != np.uint8:
-        raise TypeError(
-            f"images must be uint8 in [0, 255]; received dtype {array.dtype}"
-        )
-    expected = tuple(model.input_shape[1:])
-    compatible = array.ndim == len(expected) + 1 and all(
-        want is None or want == got
-        for want, got in zip(expected, array.shape[1:], strict=True)
-    )
-    if not compatible:
-        raise ValueError(
-            f"images must have shape (n, {', '.join(map(str, expected))}) to match "
-            f"the model's input; received shape {array.shape}"
-        )
+    array = check_model_images(model, images)
     if len(array) == 0:
         raise ValueError("images is empty: there is nothing to estimate from")
     return array
