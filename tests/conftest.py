@@ -45,13 +45,12 @@ def _isolate_op_determinism() -> Iterator[None]:
     """
     from tensorflow.python.framework import config as tf_config
 
-    before = tf_config.is_op_determinism_enabled()
     yield
-    if tf_config.is_op_determinism_enabled() != before:
-        if before:
-            tf_config.enable_op_determinism()
-        else:
-            tf_config.disable_op_determinism()
+    # Off after every test, whoever turned it on: a module- or session-scoped
+    # fixture that trained deterministically (set up before this fixture) included.
+    # A test that needs it turns it on itself (Trainer.fit does).
+    if tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
 
 
 @pytest.fixture(scope="session")

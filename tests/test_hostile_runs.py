@@ -132,13 +132,27 @@ def test_hostile_second_training_fails_at_once_and_a_killed_lock_is_free(
     assert len(_trainer(run).fit(_data(), epochs=1)) == 1
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_hostile_two_cli_trainings_into_one_run_dir(tmp_path: Path) -> None:
     run = tmp_path / "run"
     command = [sys.executable, "-m", "kerasimgcls", "train", "--epochs", "500"]
     env = {**os.environ, "PYTHONPATH": str(SRC), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # The first run writes to a file: a pipe nobody reads until the end fills up
+    # and stalls the training that writes to it.
+    log = (tmp_path / "first.log").open("w")
     first = subprocess.Popen(
-        [*command, "--run-dir", str(run)], env=env, stderr=subprocess.PIPE, text=True
+        [*command, "--run-dir", str(run)],
+        env=env,
+        stdout=log,
+        stderr=log,
+        text=True,
+        # Ctrl-C must reach it even when the tests run as a background job, whose
+        # children start with SIGINT ignored.
+        preexec_fn=_default_sigint,
     )
     try:
         while not (run / "checkpoints" / "last.npz").exists():

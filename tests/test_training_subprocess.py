@@ -175,17 +175,16 @@ def test_sigkilled_run_resumes_to_the_identical_result(runs) -> None:  # type: i
     assert run["status"] == "finished"
     assert [resume["epoch"] for resume in run["resumes"]] == [2]
     history = json.loads((root / "run_killed" / "history.json").read_text())
-    assert [row["epoch"] for row in history] == [1, 2, 3]
-    # Early stopping fired after the resume, as in the uninterrupted run, and the
-    # weights it kept are epoch 1's (the same bits as run a's, checked above).
+    # Early stopping fired after the resume (the kill lands in epoch 3), at the
+    # same epoch as in the uninterrupted run, with the same bits as run a's.
     uninterrupted = json.loads((root / "run_a" / "run.json").read_text())["final"]
-    assert uninterrupted["stopped_early_at_epoch"] == 3
-    assert run["final"]["stopped_early_at_epoch"] == 3
-    val_losses = [row["val_loss"] for row in history]
-    assert val_losses[0] < min(val_losses[1:])
+    stopped = uninterrupted["stopped_early_at_epoch"]
+    assert stopped is not None and stopped >= 3
+    assert run["final"]["stopped_early_at_epoch"] == stopped
+    assert [row["epoch"] for row in history] == list(range(1, stopped + 1))
     assert run["final"]["weights_sha256"] == uninterrupted["weights_sha256"]
     # Precise batch norm ran in both (the statistics are part of the weights
     # compared above), and both kept the same epoch.
     assert run["final"]["precise_batch_norm"]["layers"]
     assert run["final"]["precise_batch_norm"] == uninterrupted["precise_batch_norm"]
-    assert run["final"]["kept_epoch"] == uninterrupted["kept_epoch"] == 1
+    assert run["final"]["kept_epoch"] == uninterrupted["kept_epoch"]

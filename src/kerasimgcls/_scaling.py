@@ -202,10 +202,22 @@ def resolve_input_scaling(
     if input_scaling != "auto":
         return ScalingDecision(input_scaling, f"input_scaling={input_scaling!r} given")
     decision = _infer(model)
-    logger.info(
-        "model %r is fed %s pixels: %s", model.name, decision.scaling, decision.reason
+    # Said once per model and decision (INFO), then only at DEBUG: helpers that
+    # run every epoch (precise batch norm) ask again and again.
+    key = (id(model), decision.scaling)
+    level = logging.DEBUG if key in _REPORTED else logging.INFO
+    _REPORTED.add(key)
+    logger.log(
+        level,
+        "model %r is fed %s pixels: %s",
+        model.name,
+        decision.scaling,
+        decision.reason,
     )
     return decision
+
+
+_REPORTED: set[tuple[int, str]] = set()
 
 
 def prepare_images(

@@ -249,7 +249,15 @@ def run_dir_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
             owner = f"process {os.getpid()} on {socket.gethostname()} since {utc_now()}"
             with contextlib.suppress(OSError):
                 (directory / LOCK_FILE).write_text(owner + "\n", encoding="utf-8")
+            # A run refused before it wrote anything leaves the folder as it was.
+            stack.callback(_remove_lone_lock, directory)
         yield
+
+
+def _remove_lone_lock(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        if [entry.name for entry in directory.iterdir()] == [LOCK_FILE]:
+            (directory / LOCK_FILE).unlink()
 
 
 def _may_hold_a_run(directory: Path) -> bool:
