@@ -6,6 +6,7 @@ signature spells it, says what is allowed and shows what was received.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -31,10 +32,84 @@ __all__ = [
     "check_positive_int",
     "check_precision",
     "check_rate",
+    "check_scalar",
     "check_seed",
     "check_within_limit",
     "limit",
 ]
+
+
+def check_scalar(
+    value: object,
+    name: str,
+    *,
+    kind: type[int] | type[float] = float,
+    min_val: float | None = None,
+    max_val: float | None = None,
+    include_min: bool = True,
+    include_max: bool = True,
+    allow_none: bool = False,
+) -> Any:
+    """Check one numeric argument and return it as ``int`` or ``float``.
+
+    The one helper for every numeric argument, after scikit-learn's
+    ``check_scalar``: the type (``bool`` is never a number here), finiteness, and
+    the bounds, each failure naming the argument and what was received.
+
+    Args:
+        value: The value passed by the user.
+        name: The argument's name as the public signature spells it.
+        kind: ``int`` to require an integer, ``float`` to accept any real number.
+        min_val: Lower bound, or ``None`` for none.
+        max_val: Upper bound, or ``None`` for none.
+        include_min: Whether ``min_val`` itself is allowed.
+        include_max: Whether ``max_val`` itself is allowed.
+        allow_none: Whether ``None`` is accepted (and returned as is).
+
+    Returns:
+        ``value`` as ``int`` or ``float`` (or ``None`` where allowed).
+
+    Raises:
+        TypeError: If ``value`` is not a number of the required kind.
+        ValueError: If ``value`` is not finite or lies outside the bounds.
+
+    Example:
+        >>> check_scalar(0.5, "dropout", min_val=0, max_val=1, include_max=False)
+        0.5
+        >>> check_scalar(0, "epochs", kind=int, min_val=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: epochs must be >= 1; received epochs=0
+    """
+    if value is None and allow_none:
+        return None
+    wanted = numbers.Integral if kind is int else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        what = "an integer" if kind is int else "a number"
+        if allow_none:
+            what += " or None"
+        raise TypeError(
+            f"{name} must be {what}; received {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    number: float = int(value) if kind is int else float(value)  # type: ignore[call-overload]
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite; received {name}={value!r}")
+    if min_val is not None and (
+        number < min_val or (number == min_val and not include_min)
+    ):
+        sign = ">=" if include_min else ">"
+        raise ValueError(
+            f"{name} must be {sign} {min_val:g}; received {name}={value!r}"
+        )
+    if max_val is not None and (
+        number > max_val or (number == max_val and not include_max)
+    ):
+        sign = "<=" if include_max else "<"
+        raise ValueError(
+            f"{name} must be {sign} {max_val:g}; received {name}={value!r}"
+        )
+    return number
 
 
 def check_positive_int(value: object, name: str, *, allow_zero: bool = False) -> int:

@@ -21,6 +21,8 @@ __all__ = [
     "build_airbench_cnn",
     "build_cifar_cnn",
     "get_model",
+    "get_model_factory",
+    "is_model",
     "list_models",
     "patch_whitening_kernel",
     "register_model",
@@ -104,13 +106,42 @@ def get_model(name: str, **kwargs: Any) -> keras.Model:
         >>> model.count_params()
         393962
     """
+    return get_model_factory(name)(**kwargs)
+
+
+def is_model(name: str) -> bool:
+    """Return whether a model factory is registered as ``name``.
+
+    Example:
+        >>> from kerasimgcls import is_model
+        >>> is_model("cifar_cnn"), is_model("resnet")
+        (True, False)
+    """
+    return isinstance(name, str) and name in _REGISTRY
+
+
+def get_model_factory(name: str) -> ModelFactory:
+    """Return the factory registered as ``name``, without calling it.
+
+    Use it to read a factory's signature (which keyword arguments it takes) or to
+    build the model later.
+
+    Raises:
+        ValueError: If no model is registered as ``name``; the message lists the
+            available names.
+
+    Example:
+        >>> import inspect
+        >>> from kerasimgcls import get_model_factory
+        >>> "num_classes" in inspect.signature(get_model_factory("cifar_cnn")).parameters
+        True
+    """
     try:
-        factory = _REGISTRY[name]
+        return _REGISTRY[name]
     except (KeyError, TypeError):
         raise ValueError(
             f"Unknown model {name!r}. Available: {list_models()}"
         ) from None
-    return factory(**kwargs)
 
 
 def _check_input_shape(input_shape: object) -> tuple[int, int, int]:
