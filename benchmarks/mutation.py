@@ -83,7 +83,6 @@ MODULES: dict[str, Module] = {
             "top_losses",
             "to_dict",
             "_average",
-            "_resolve_class_names",
             "_sample_losses",
             "_scores",
         ),
@@ -102,13 +101,39 @@ MODULES: dict[str, Module] = {
     ),
     "validation": Module(
         "src/kerasimgcls/_validation.py",
-        ("tests/test_data_core.py", "tests/test_blocks.py"),
+        (
+            "tests/test_validation.py",
+            "tests/test_data_core.py",
+            "tests/test_blocks.py",
+            "tests/test_hostile_data.py",
+            "tests/test_hostile_images.py",
+            "tests/test_hostile_models.py",
+        ),
     ),
-    "io": Module("src/kerasimgcls/_io.py", ("tests/test_io.py",)),
+    "io": Module(
+        "src/kerasimgcls/_io.py",
+        (
+            "tests/test_io.py",
+            "tests/test_hostile_images.py",
+            "tests/test_hostile_data.py",
+        ),
+    ),
     "safe_pickle": Module(
-        "src/kerasimgcls/data/_safe_pickle.py", ("tests/test_data_standard.py",)
+        "src/kerasimgcls/data/_safe_pickle.py",
+        (
+            "tests/test_data_safe_pickle.py",
+            "tests/test_data_standard.py",
+            "tests/test_hostile_data.py",
+        ),
     ),
-    "arrays": Module("src/kerasimgcls/data/_arrays.py", ("tests/test_data_core.py",)),
+    "arrays": Module(
+        "src/kerasimgcls/data/_arrays.py",
+        (
+            "tests/test_data_arrays.py",
+            "tests/test_data_core.py",
+            "tests/test_hostile_data.py",
+        ),
+    ),
     "run_dir": Module(
         "src/kerasimgcls/training/_run_dir.py",
         tuple(
@@ -120,6 +145,18 @@ MODULES: dict[str, Module] = {
                 "test_run_dir_that_is_a_file_is_refused",
                 "test_overwrite_replaces_only_run_files",
                 "test_run_killed_before_its_first_epoch_starts_again",
+            )
+        )
+        + tuple(
+            f"tests/test_hostile_runs.py::{name}"
+            for name in (
+                "test_hostile_refused_folder_is_left_untouched",
+                "test_hostile_second_training_fails_at_once_and_a_killed_lock_is_free",
+                "test_hostile_disk_full_is_one_line_and_resumable",
+                "test_hostile_damaged_checkpoints_are_named",
+                "test_hostile_run_json_of_the_wrong_shape_is_one_line",
+                "test_hostile_run_json_values_are_named",
+                "test_hostile_split_seed_is_named",
             )
         ),
     ),
@@ -163,7 +200,7 @@ def run_module(key: str, module: Module, *, max_children: int) -> dict[str, obje
             "source_paths=src\n"
             f"only_mutate={module.path}\n"
             f"pytest_add_cli_args_test_selection=\n    {selection}\n"
-            "pytest_add_cli_args=-p no:cacheprovider -q\n"
+            "pytest_add_cli_args=-p no:cacheprovider -q --timeout=60\n"
         )
         run = _mutmut(folder, "run", "--max-children", str(max_children))
         if run.returncode != 0:

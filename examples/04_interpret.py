@@ -34,15 +34,12 @@ Run it
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from _scratch import scratch_folder
 
 import kerasimgcls as kic
 
@@ -80,14 +77,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--run-dir", default=None, help="the run to train or reuse")
     args = parser.parse_args()
-    run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="kerasimgcls-interpret-"))
-    if args.fast:
-        print(
-            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
-            "meaningful, and its temporary folders are removed at exit"
-        )
-        if not args.run_dir:
-            atexit.register(shutil.rmtree, run_dir, ignore_errors=True)
+    run_dir = scratch_folder(
+        args.run_dir, prefix="kerasimgcls-interpret-", fast=args.fast
+    )
     out = run_dir / "interpret"
     size = 16 if args.fast else 32
     data = load_data(size, args.fast)

@@ -34,18 +34,16 @@ Run it
 from __future__ import annotations
 
 import argparse
-import atexit
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from _scratch import scratch_folder
 
 SEED = 0
 
@@ -70,11 +68,12 @@ def train(run_dir: str, epochs: int, fast: bool, kill_after: int | None) -> None
     callbacks = []
     if kill_after is not None:
         # Simulate a crash: the process dies at once, as with a power cut or an
-        # out-of-memory kill. The Trainer's own checkpoint for this epoch was
-        # written just before (its recorder runs before user callbacks).
+        # out-of-memory kill, as the epoch after `kill_after` begins. The Trainer's
+        # checkpoint of epoch `kill_after` was written at its end (the checkpoint
+        # runs after every other callback, so it saves the state they reached).
         class KillAfter(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: object = None) -> None:
-                if epoch + 1 == kill_after:
+            def on_epoch_begin(self, epoch: int, logs: object = None) -> None:
+                if epoch == kill_after:  # 0-based: epoch kill_after + 1 begins
                     os.kill(os.getpid(), signal.SIGKILL)
 
         callbacks.append(KillAfter())
@@ -146,14 +145,7 @@ def main() -> int:
     kill_after = args.kill_after or max(1, args.epochs // 2)
     if not 1 <= kill_after < args.epochs:
         parser.error(f"--kill-after must be in [1, {args.epochs}); got {kill_after}")
-    base = Path(args.run_dir or tempfile.mkdtemp(prefix="kerasimgcls-resume-"))
-    if args.fast:
-        print(
-            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
-            "meaningful, and its temporary folders are removed at exit"
-        )
-        if not args.run_dir:
-            atexit.register(shutil.rmtree, base, ignore_errors=True)
+    base = scratch_folder(args.run_dir, prefix="kerasimgcls-resume-", fast=args.fast)
     interrupted, uninterrupted = base / "interrupted", base / "uninterrupted"
     for path in (interrupted, uninterrupted):
         if path.exists() and any(path.iterdir()):

@@ -38,16 +38,15 @@ Run it
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _scratch import scratch_folder
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -173,14 +172,7 @@ def main() -> int:
             print(json.dumps(result), flush=True)
         return 0
 
-    base = Path(args.run_dir or tempfile.mkdtemp(prefix="kerasimgcls-dist-"))
-    if args.fast:
-        print(
-            "--fast: a smoke run on tiny data in seconds; its accuracy is not "
-            "meaningful, and its temporary folders are removed at exit"
-        )
-        if not args.run_dir:
-            atexit.register(shutil.rmtree, base, ignore_errors=True)
+    base = scratch_folder(args.run_dir, prefix="kerasimgcls-dist-", fast=args.fast)
     modes = ["single", "mirrored"] + (["multi-worker"] if args.multi_worker else [])
     for mode in modes:
         if (base / mode).exists() and any((base / mode).iterdir()):

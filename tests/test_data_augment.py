@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasimgcls import Augmentation, epochs_dataset, from_arrays, to_tf_dataset
+from kerasimgcls import Augmentation, Split, epochs_dataset, from_arrays, to_tf_dataset
 from kerasimgcls.data._augment import augment_batch
 
 
@@ -55,7 +55,8 @@ def test_augmentation_from_string_items_and_errors() -> None:
     assert Augmentation.from_string("flip").flip is True
     assert Augmentation.from_string("fill_mode=constant").fill_mode == "constant"
     allowed = (
-        "items like 'flip', 'translate=4', 'cutout=8', 'fill_mode=constant', or 'none'"
+        "items like 'flip', 'flip=alternating', 'translate=4', 'cutout=8', "
+        "'fill_mode=constant', or 'none'"
     )
     for bad in ("zoom=3", "translate=abc", "fill_mode="):
         with pytest.raises(ValueError, match=f"cannot parse augmentation item '{bad}'"):
@@ -68,7 +69,7 @@ def test_augmentation_from_string_items_and_errors() -> None:
     with pytest.raises(ValueError) as error:
         Augmentation.from_dict({"zoom": 2})
     assert str(error.value).endswith(
-        "allowed: ['cutout', 'fill_mode', 'flip', 'translate']"
+        "allowed: ['cutout', 'fill_mode', 'flip', 'flip_mode', 'translate']"
     )
 
 
@@ -173,3 +174,119 @@ def test_pipeline_augment_rejects_wrong_types() -> None:
         )
     with pytest.raises(TypeError, match="seed must be an integer"):
         to_tf_dataset(data.train, num_classes=5, seed=1.5)  # type: ignore[arg-type]
+
+
+def _epoch_images(augmentation: Augmentation, epoch: int, seed: int = 4) -> np.ndarray:
+    """One epoch through the pipeline, put back in image order (uint8 pixels)."""
+    images = _images(40, 5, 6)
+    split = Split(images, (np.arange(40) % 2).astype(np.int64))
+    batches = to_tf_dataset(
+        split,
+        num_classes=2,
+        batch_size=8,
+        shuffle=True,
+        seed=seed,
+        epoch=epoch,
+        augment=augmentation,
+        input_scaling="raw",
+        label_mode="int",
+    )
+    out = np.concatenate([np.asarray(x) for x, _ in batches]).astype(np.uint8)
+    # Recover each output's source image by matching (mirrored or not).
+    order = []
+    for picture in out:
+        matches = [
+            i
+            for i, source in enumerate(split.images)
+            if np.array_equal(picture, source)
+            or np.array_equal(picture, source[:, ::-1])
+        ]
+        assert len(matches) == 1
+        order.append(matches[0])
+    flipped = np.array(
+        [
+            not np.array_equal(picture, split.images[i])
+            for picture, i in zip(out, order, strict=True)
+        ]
+    )
+    result = np.zeros(40, bool)
+    result[order] = flipped
+    return result
+
+
+def test_alternating_flip_mirrors_a_fixed_half_then_its_complement() -> None:
+    alternating = Augmentation(flip=True, translate=0, flip_mode="alternating")
+    epoch0 = _epoch_images(alternating, 0)
+    epoch1 = _epoch_images(alternating, 1)
+    epoch2 = _epoch_images(alternating, 2)
+    assert 8 <= epoch0.sum() <= 32  # about half
+    np.testing.assert_array_equal(epoch1, ~epoch0)  # odd epochs flip all
+    np.testing.assert_array_equal(epoch2, epoch0)  # fixed per image, not per batch
+    # Deterministic from the seed (a resumed run repeats it), another seed differs.
+    np.testing.assert_array_equal(_epoch_images(alternating, 1), epoch1)
+    assert not np.array_equal(_epoch_images(alternating, 0, seed=5), epoch0)
+    # The random mode draws anew each epoch: not the complement.
+    random_mode = Augmentation(flip=True, translate=0)
+    assert not np.array_equal(
+        _epoch_images(random_mode, 1), ~_epoch_images(random_mode, 0)
+    )
+
+
+def test_alternating_flip_composes_with_translation() -> None:
+    images = _images(6, 5, 6)
+    augmentation = Augmentation(flip=True, translate=1, flip_mode="alternating")
+    mask = tf.constant([True, False, True, False, True, False])
+    out = np.asarray(
+        augment_batch(
+            tf.constant(images),
+            augmentation,
+            tf.constant([1, 5], tf.int64),
+            flipped=mask,
+        )
+    )
+    no_flip = Augmentation(flip=False, translate=1)
+    shifted = _run(images, no_flip, seed=1)
+    shifted_mirrors = _run(np.ascontiguousarray(images[:, :, ::-1]), no_flip, seed=1)
+    # The same shifts as without flipping (same seed), of the mirror image where
+    # the mask says so.
+    for i, flip in enumerate(mask.numpy()):
+        np.testing.assert_array_equal(
+            out[i], shifted_mirrors[i] if flip else shifted[i]
+        )
+    assert not np.array_equal(shifted_mirrors[0], shifted[0])
+    with pytest.raises(ValueError, match="needs the batch's flipped mask"):
+        augment_batch(tf.constant(images), augmentation, tf.constant([1, 5], tf.int64))
+
+
+def test_flip_mode_is_checked_parsed_and_round_trips() -> None:
+    with pytest.raises(ValueError, match="flip_mode must be one of"):
+        Augmentation(flip_mode="sometimes")  # type: ignore[arg-type]
+    parsed = Augmentation.from_string("flip=alternating,translate=2")
+    assert parsed == Augmentation(flip=True, translate=2, flip_mode="alternating")
+    assert Augmentation.from_dict(parsed.to_dict()) == parsed
+    assert Augmentation().flip_mode == "random"
+
+
+def test_alternating_flip_resumes_in_epochs_dataset() -> None:
+    images = _images(24, 5, 6)
+    split = Split(images, (np.arange(24) % 3).astype(np.int64))
+    augmentation = Augmentation(flip=True, translate=1, flip_mode="alternating")
+
+    def batches(initial_epoch: int) -> list[np.ndarray]:
+        dataset, _ = epochs_dataset(
+            split,
+            num_classes=3,
+            batch_size=8,
+            initial_epoch=initial_epoch,
+            epochs=3,
+            seed=2,
+            augment=augmentation,
+        )
+        return [np.asarray(x) for x, _ in dataset]
+
+    whole_batches = batches(0)
+    tail_batches = batches(2)
+    for got, want in zip(
+        tail_batches, whole_batches[-len(tail_batches) :], strict=True
+    ):
+        np.testing.assert_array_equal(got, want)

@@ -322,3 +322,28 @@ def test_loaders_check_arguments(tmp_path: Path) -> None:
         load_cifar10(data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="holds neither"):
         load_mnist(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("y_train", "match"),
+    [
+        (np.arange(30) % 11, r"labels must be in \[0, 10\); found 10 at index 10"),
+        (np.zeros(29, np.int64), r"'y_train' must hold one label per image \(30\)"),
+        (np.zeros(30, np.float32), r"'y_train' must be a list or 1-D array of integer"),
+    ],
+)
+def test_mnist_labels_are_checked_like_cifar_labels(
+    tmp_path: Path, y_train: np.ndarray, match: str
+) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=rng.integers(0, 256, (30, 28, 28), np.uint8),
+        y_train=y_train,
+        x_test=rng.integers(0, 256, (10, 28, 28), np.uint8),
+        y_test=np.arange(10, dtype=np.uint8),
+    )
+    with pytest.raises(
+        ValueError, match=rf"^the mnist data in '.+mnist\.npz': {match}"
+    ):
+        load_mnist(data_dir=tmp_path / "mnist.npz", validation_split=0.0)

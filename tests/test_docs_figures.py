@@ -87,3 +87,58 @@ def test_memory_ratio_matches_the_measured_peak_rss() -> None:
     ratio = rss["trainer"] / rss["tutorial"]
     assert f"**{ratio:.2f}x**" in PERFORMANCE
     assert f"need {rss['tutorial'] / 1000:.1f} GB" in PERFORMANCE
+
+
+def _short(value: float) -> str:
+    """A difference as the docs print it: ``0``, ``1.0e-6``."""
+    return "0" if value == 0 else f"{value:.1e}".replace("e-0", "e-")
+
+
+def test_export_differences_match_their_results_file() -> None:
+    serving = (REPO_ROOT / "docs" / "guide" / "serving.md").read_text(encoding="utf-8")
+    serving = " ".join(serving.split())
+    results = json.loads((RESULTS / "export_equality.json").read_text())
+    assert results["command"] in serving
+    assert f"over its {results['num_images']} test images" in serving
+    labels = {"saved_model": "SavedModel", "onnx": "ONNX", "litert": "LiteRT"}
+    from test_serving import TOLERANCE
+
+    for format, label in labels.items():
+        measured = results["formats"][format]["max_abs_difference"]
+        assert f"{_short(measured)} ({label})" in serving, format
+        # The tests' tolerance (tests/test_serving.py) stays above what was measured.
+        assert measured < TOLERANCE[format]
+
+
+def test_issue_10_figures_match_their_results_file() -> None:
+    changelog = " ".join(
+        (REPO_ROOT / "CHANGELOG.md").read_text(encoding="utf-8").split()
+    )
+    results = json.loads((RESULTS / "own_images.json").read_text())
+    assert "`python benchmarks/own_images.py`" in changelog
+    old = results["folder"]["old_default_reference"]
+    history = old["val_accuracy_per_epoch"]
+    # The epoch from which the old default's validation accuracy stays at chance.
+    since = next(
+        epoch
+        for epoch in range(1, len(history) + 1)
+        if all(abs(value - 1 / 3) < 1e-6 for value in history[epoch - 1 :])
+    )
+    assert f"validation accuracy 0.333 from epoch {since} on" in changelog
+    assert old["distinct_answers"] == 1
+    right, total = old["new_images_right"], old["new_images"]
+    assert f"({right} of {total} right)" in changelog
+    new = results["folder"]["folder_recipe"]
+    assert new["val_accuracy_per_epoch"][-1] == 1.0
+    assert (
+        f"classifies {new['new_images_right']} of {new['new_images']} new images"
+        in changelog
+    )
+    rescaling = results["rescaling"]
+    fed_old = rescaling["trained_with_auto"]["predict_proba_old_contract_unit"]
+    direct = rescaling["trained_with_auto"]["model_predict_on_raw_pixels"]
+    trained_old = rescaling["trained_with_unit"]["model_predict_on_raw_pixels"]
+    assert (
+        f"`predict_proba` scores {fed_old:.2f} where `model.predict` scores "
+        f"{direct:.2f}, and the Trainer trains such a model to {trained_old:.2f}"
+    ) in changelog

@@ -50,12 +50,11 @@ def _conv_model(rescaling: bool) -> keras.Model:
     return keras.Model(inputs, outputs, name="rescaling" if rescaling else "unit")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Both models trained by the Trainer on the same data, and the test images."""
+def circle_cross_data() -> kic.ImageDataset:
+    """320 training and 100 test images of the circle-or-cross task."""
     x, y = _shapes(320, seed=1)
     x_test, y_test = _shapes(100, seed=2)
-    data = kic.from_arrays(
+    return kic.from_arrays(
         x,
         y,
         x_test=x_test,
@@ -64,6 +63,12 @@ def trained(tmp_path_factory):  # type: ignore[no-untyped-def]
         validation_split=0.0,
         seed=0,
     )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Both models trained by the Trainer on the same data, and the test images."""
+    data = circle_cross_data()
     runs = {}
     for rescaling in (True, False):
         run_dir = tmp_path_factory.mktemp("run")

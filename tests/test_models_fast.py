@@ -54,7 +54,7 @@ def test_patch_whitening_kernel_rejects_bad_input() -> None:
         kic.patch_whitening_kernel(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="smaller than kernel_size=4"):
         kic.patch_whitening_kernel(np.zeros((2, 3, 3, 3), np.uint8), kernel_size=4)
-    with pytest.raises(ValueError, match="epsilon must be a positive number"):
+    with pytest.raises(ValueError, match="epsilon must be > 0; received epsilon=0"):
         kic.patch_whitening_kernel(np.zeros((2, 8, 8, 3), np.uint8), epsilon=0)
     with pytest.raises(TypeError, match="kernel_size must be an integer"):
         kic.patch_whitening_kernel(np.zeros((2, 8, 8, 3), np.uint8), kernel_size=2.5)  # type: ignore[arg-type]
@@ -173,3 +173,61 @@ def test_airbench_cnn_learns_a_separable_problem() -> None:
 def test_airbench_cnn_rejects_bad_arguments(kwargs, error, match) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error, match=match):
         kic.build_airbench_cnn(**kwargs)
+
+
+def test_patch_whitening_kernel_standardize_folds_the_normalisation_in() -> None:
+    images = _smooth_images(80)
+    unit = images.astype(np.float64) / 255.0
+    mean, std = unit.mean(axis=(0, 1, 2)), unit.std(axis=(0, 1, 2))
+    standardized = ((unit - mean) / std).astype(np.float32)
+    kernel, bias = kic.patch_whitening_kernel(images, standardize=True)
+    z_kernel, z_bias = kic.patch_whitening_kernel(standardized)
+
+    def conv(x: np.ndarray, k: np.ndarray, b: np.ndarray) -> np.ndarray:
+        windows = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
+        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 12)
+        return patches.astype(np.float64) @ k.reshape(12, -1) + b
+
+    # The layer takes [0, 1] pixels and outputs what whitening the
+    # standardised images gives; not what whitening the raw pixels gives.
+    on_unit = conv(unit, kernel, bias)
+    np.testing.assert_allclose(on_unit, conv(standardized, z_kernel, z_bias), atol=2e-3)
+    plain = kic.patch_whitening_kernel(images)
+    assert np.abs(on_unit - conv(unit, *plain)).max() > 0.1
+    with pytest.raises(TypeError, match="standardize must be True or False"):
+        kic.patch_whitening_kernel(images, standardize=1)  # type: ignore[arg-type]
+
+
+def test_airbench_cnn_batch_norm_momentum_per_1024_images() -> None:
+    model = kic.build_airbench_cnn(
+        input_shape=(16, 16, 3), widths=(4, 8, 8), batch_norm_batch_size=256
+    )
+    momentum = model.get_layer("block2_bn2").momentum
+    assert momentum == pytest.approx(0.6**0.25)  # about 0.88 per 256 images
+    default = kic.build_airbench_cnn(input_shape=(16, 16, 3), widths=(4, 8, 8))
+    assert default.get_layer("block2_bn2").momentum == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="batch_norm_batch_size must be >= 1"):
+        kic.build_airbench_cnn(batch_norm_batch_size=0)
+
+
+def test_airbench_cnn_whitening_options() -> None:
+    images = _smooth_images(32)
+    with kic.precision_scope("mixed_bfloat16"):
+        model = kic.build_airbench_cnn(
+            input_shape=(16, 16, 3),
+            widths=(4, 8, 8),
+            whitening_images=images,
+            whitening_standardize=True,
+            whitening_epsilon=1e-3,
+            whitening_dtype="float32",
+        )
+        mixed = kic.build_airbench_cnn(input_shape=(16, 16, 3), widths=(4, 8, 8))
+    assert model.get_layer("whiten").compute_dtype == "float32"
+    assert mixed.get_layer("whiten").compute_dtype == "bfloat16"
+    assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    kernel, _ = kic.patch_whitening_kernel(images, epsilon=1e-3, standardize=True)
+    np.testing.assert_allclose(model.get_layer("whiten").get_weights()[0], kernel)
+    with pytest.raises(ValueError, match="whitening_epsilon must be > 0"):
+        kic.build_airbench_cnn(whitening_epsilon=0.0)
+    with pytest.raises(ValueError, match="whitening_dtype must be one of"):
+        kic.build_airbench_cnn(whitening_dtype="float16")

@@ -248,9 +248,9 @@ def test_recipe_registry_errors() -> None:
         kic.register_recipe(kic.Recipe("reference", "again"))
     with pytest.raises(TypeError, match="recipe must be a Recipe"):
         kic.register_recipe("reference")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
         kic.Recipe("bad", "bad", epochs=0)
-    with pytest.raises(ValueError, match="warmup_epochs must be non-negative"):
+    with pytest.raises(ValueError, match="warmup_epochs must be >= 0"):
         kic.Recipe("bad", "bad", warmup_epochs=-1)
     custom = kic.register_recipe(kic.Recipe("test_quick", "quick", epochs=2))
     assert kic.get_recipe("test_quick") is custom

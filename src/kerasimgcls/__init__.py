@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         predict_proba,
     )
     from kerasimgcls._scaling import ScalingDecision, resolve_input_scaling
+    from kerasimgcls._tta import predict_tta
     from kerasimgcls.blocks import conv_block, dense_head
     from kerasimgcls.data import (
         Augmentation,
@@ -83,19 +84,24 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from kerasimgcls.report import write_report
     from kerasimgcls.serving import export_for_serving
     from kerasimgcls.training import (
+        FineTune,
         History,
         PreciseBatchNorm,
         Trainer,
+        TrainingConfig,
         TrainingDivergedError,
+        WeightAveraging,
         precise_batch_norm,
         seed_everything,
     )
+    from kerasimgcls.transfer import build_transfer_model, check_backbone_weights
 
 # Each public name and the module that defines it (tests/test_api.py checks this
 # table against the imports above and against __all__).
 _EXPORTS: dict[str, str] = {
     "Augmentation": "kerasimgcls.data",
     "ClassificationReport": "kerasimgcls.evaluation",
+    "FineTune": "kerasimgcls.training",
     "FusedBatchNormalization": "kerasimgcls.layers",
     "GradCamResult": "kerasimgcls.interpret",
     "History": "kerasimgcls.training",
@@ -110,10 +116,14 @@ _EXPORTS: dict[str, str] = {
     "SimilarImages": "kerasimgcls.interpret",
     "Split": "kerasimgcls.data",
     "Trainer": "kerasimgcls.training",
+    "TrainingConfig": "kerasimgcls.training",
     "TrainingDivergedError": "kerasimgcls.training",
     "UnsafePickleError": "kerasimgcls.data",
+    "WeightAveraging": "kerasimgcls.training",
     "build_airbench_cnn": "kerasimgcls.models",
     "build_cifar_cnn": "kerasimgcls.models",
+    "build_transfer_model": "kerasimgcls.transfer",
+    "check_backbone_weights": "kerasimgcls.transfer",
     "check_image_folder": "kerasimgcls.data",
     "classification_report": "kerasimgcls.evaluation",
     "conv_block": "kerasimgcls.blocks",
@@ -154,6 +164,7 @@ _EXPORTS: dict[str, str] = {
     "precision_scope": "kerasimgcls.layers",
     "predict": "kerasimgcls._export",
     "predict_proba": "kerasimgcls._export",
+    "predict_tta": "kerasimgcls._tta",
     "register_model": "kerasimgcls.models",
     "register_recipe": "kerasimgcls.recipes",
     "resolve_input_scaling": "kerasimgcls._scaling",
@@ -166,6 +177,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Augmentation",
     "ClassificationReport",
+    "FineTune",
     "FusedBatchNormalization",
     "GradCamResult",
     "History",
@@ -180,11 +192,15 @@ __all__ = [
     "SimilarImages",
     "Split",
     "Trainer",
+    "TrainingConfig",
     "TrainingDivergedError",
     "UnsafePickleError",
+    "WeightAveraging",
     "__version__",
     "build_airbench_cnn",
     "build_cifar_cnn",
+    "build_transfer_model",
+    "check_backbone_weights",
     "check_image_folder",
     "classification_report",
     "conv_block",
@@ -225,6 +241,7 @@ __all__ = [
     "precision_scope",
     "predict",
     "predict_proba",
+    "predict_tta",
     "register_model",
     "register_recipe",
     "resolve_input_scaling",

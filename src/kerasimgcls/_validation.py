@@ -22,6 +22,7 @@ __all__ = [
     "check_choice",
     "check_class_names",
     "check_image_size",
+    "check_input_shape",
     "check_int_pair",
     "check_label_values",
     "check_labels",
@@ -36,6 +37,7 @@ __all__ = [
     "check_seed",
     "check_within_limit",
     "limit",
+    "resolve_class_names",
 ]
 
 
@@ -49,6 +51,7 @@ def check_scalar(
     include_min: bool = True,
     include_max: bool = True,
     allow_none: bool = False,
+    expected: str | None = None,
 ) -> Any:
     """Check one numeric argument and return it as ``int`` or ``float``.
 
@@ -65,6 +68,9 @@ def check_scalar(
         include_min: Whether ``min_val`` itself is allowed.
         include_max: Whether ``max_val`` itself is allowed.
         allow_none: Whether ``None`` is accepted (and returned as is).
+        expected: What is allowed, in words (``"a positive float"``, ``"in [0,
+            1)"``); given, every failure says ``{name} must be {expected}``
+            instead of naming the one condition that failed.
 
     Returns:
         ``value`` as ``int`` or ``float`` (or ``None`` where allowed).
@@ -80,36 +86,50 @@ def check_scalar(
         Traceback (most recent call last):
         ...
         ValueError: epochs must be >= 1; received epochs=0
+        >>> check_scalar(-1, "alpha", min_val=0, max_val=1, expected="in [0, 1]")
+        Traceback (most recent call last):
+        ...
+        ValueError: alpha must be in [0, 1]; received alpha=-1
     """
     if value is None and allow_none:
         return None
     wanted = numbers.Integral if kind is int else numbers.Real
     if isinstance(value, bool) or not isinstance(value, wanted):
-        what = "an integer" if kind is int else "a number"
-        if allow_none:
+        what = expected or ("an integer" if kind is int else "a number")
+        if allow_none and expected is None:
             what += " or None"
         raise TypeError(
             f"{name} must be {what}; received {name}={value!r} "
             f"of type {type(value).__name__}"
         )
     number: float = int(value) if kind is int else float(value)  # type: ignore[call-overload]
+    problem = _scalar_problem(number, min_val, max_val, include_min, include_max)
+    if problem is not None:
+        raise ValueError(
+            f"{name} must be {expected or problem}; received {name}={value!r}"
+        )
+    return number
+
+
+def _scalar_problem(
+    number: float,
+    min_val: float | None,
+    max_val: float | None,
+    include_min: bool,
+    include_max: bool,
+) -> str | None:
+    """What ``number`` fails, worded after "must be", or ``None``."""
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite; received {name}={value!r}")
+        return "finite"
     if min_val is not None and (
         number < min_val or (number == min_val and not include_min)
     ):
-        sign = ">=" if include_min else ">"
-        raise ValueError(
-            f"{name} must be {sign} {min_val:g}; received {name}={value!r}"
-        )
+        return f"{'>=' if include_min else '>'} {min_val:g}"
     if max_val is not None and (
         number > max_val or (number == max_val and not include_max)
     ):
-        sign = "<=" if include_max else "<"
-        raise ValueError(
-            f"{name} must be {sign} {max_val:g}; received {name}={value!r}"
-        )
-    return number
+        return f"{'<=' if include_max else '<'} {max_val:g}"
+    return None
 
 
 def check_positive_int(value: object, name: str, *, allow_zero: bool = False) -> int:
@@ -149,6 +169,21 @@ def check_int_pair(value: object, name: str) -> tuple[int, int]:
         f"{name} must be a positive integer or a pair of positive integers; "
         f"received {name}={value!r}"
     )
+
+
+def check_input_shape(value: object, name: str = "input_shape") -> tuple[int, int, int]:
+    """Return ``value`` as ``(height, width, channels)`` of positive ints.
+
+    Raises:
+        ValueError: If ``value`` is not a sequence of three entries.
+        TypeError: If an entry is not an integer.
+    """
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 3:
+        raise ValueError(
+            f"{name} must be (height, width, channels); received {name}={value!r}"
+        )
+    height, width, channels = (check_positive_int(size, name) for size in value)
+    return (height, width, channels)
 
 
 def check_rate(value: object, name: str) -> float:
@@ -434,6 +469,31 @@ def check_class_names(names: Any, name: str = "class_names") -> tuple[str, ...]:
             )
         checked.append(str(entry))
     return tuple(checked)
+
+
+def resolve_class_names(
+    class_names: Sequence[str] | None, num_classes: int
+) -> tuple[str, ...]:
+    """Return one name per class: ``class_names`` as strings, or ``"0"``, ``"1"``...
+
+    Raises:
+        TypeError: If ``class_names`` is one string.
+        ValueError: If it does not have ``num_classes`` names.
+    """
+    if class_names is None:
+        return tuple(str(index) for index in range(num_classes))
+    if isinstance(class_names, str):
+        raise TypeError(
+            f"class_names must be a sequence of names, not a string; "
+            f"received class_names={class_names!r}"
+        )
+    names = tuple(str(name) for name in class_names)
+    if len(names) != num_classes:
+        raise ValueError(
+            f"class_names must have one name per class ({num_classes}); "
+            f"received {len(names)} names"
+        )
+    return names
 
 
 def _is_control(char: str) -> bool:

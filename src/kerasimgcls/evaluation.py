@@ -22,7 +22,11 @@ from kerasimgcls import plots
 from kerasimgcls._export import get_class_names, predict_proba
 from kerasimgcls._io import write_json_atomic
 from kerasimgcls._scaling import InputScaling, check_input_scaling
-from kerasimgcls._validation import check_labels, check_positive_int
+from kerasimgcls._validation import (
+    check_labels,
+    check_positive_int,
+    resolve_class_names,
+)
 from kerasimgcls.data._dataset import Split
 
 __all__ = ["ClassificationReport", "classification_report"]
@@ -121,7 +125,7 @@ class ClassificationReport:
                 f"labels must have one entry per row of probabilities ({len(probs)}); "
                 f"received {len(truth)}"
             )
-        names = _resolve_class_names(class_names, num_classes)
+        names = resolve_class_names(class_names, num_classes)
         top_k = min(check_positive_int(top_k, "top_k"), num_classes)
         return cls(
             class_names=names,
@@ -354,25 +358,6 @@ class ClassificationReport:
         return "\n".join(lines)
 
 
-def _resolve_class_names(
-    class_names: Sequence[str] | None, num_classes: int
-) -> tuple[str, ...]:
-    if class_names is None:
-        return tuple(str(index) for index in range(num_classes))
-    if isinstance(class_names, str):
-        raise TypeError(
-            f"class_names must be a sequence of names, not a string; "
-            f"received class_names={class_names!r}"
-        )
-    names = tuple(str(name) for name in class_names)
-    if len(names) != num_classes:
-        raise ValueError(
-            f"class_names must have one name per class ({num_classes}); "
-            f"received {len(names)} names"
-        )
-    return names
-
-
 def _sample_losses(
     labels: NDArray[np.int64], probabilities: NDArray[np.float32]
 ) -> NDArray[np.float64]:
@@ -474,7 +459,7 @@ def classification_report(
     num_classes = int(model.output_shape[-1])
     if class_names is None:
         class_names = get_class_names(model)
-    names = _resolve_class_names(class_names, num_classes)
+    names = resolve_class_names(class_names, num_classes)
     check_labels(split.labels, num_classes, "split.labels")
     top_k = check_positive_int(top_k, "top_k")
     check_input_scaling(input_scaling)

@@ -27,8 +27,9 @@ from kerasimgcls._scaling import (
     check_input_scaling,
     prepare_images,
     resolve_input_scaling,
+    walk_layers,
 )
-from kerasimgcls._validation import check_choice, check_positive_int
+from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
 from kerasimgcls.data._dataset import Split
 
 __all__ = [
@@ -151,19 +152,11 @@ class SimilarImages:
         return plots.plot_similar_images(self, path, class_names=class_names)
 
 
-def _flat_layers(model: keras.Layer) -> Iterator[keras.Layer]:
-    """Yield every layer of ``model`` in order, descending into nested models."""
-    for layer in getattr(model, "layers", []):
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _flat_layers(layer)
-
-
 def _find_layer(model: keras.Model, name: str) -> keras.Layer:
-    for layer in _flat_layers(model):
+    for layer in walk_layers(model):
         if layer.name == name:
             return layer
-    available = [layer.name for layer in _flat_layers(model)]
+    available = [layer.name for layer in walk_layers(model)]
     raise ValueError(
         f"layer_name {name!r} is not a layer of model {model.name!r}. "
         f"Available: {available}"
@@ -171,7 +164,7 @@ def _find_layer(model: keras.Model, name: str) -> keras.Layer:
 
 
 def _last_conv_layer(model: keras.Model) -> keras.Layer:
-    convs = [layer for layer in _flat_layers(model) if isinstance(layer, _CONV_TYPES)]
+    convs = [layer for layer in walk_layers(model) if isinstance(layer, _CONV_TYPES)]
     if not convs:
         raise ValueError(
             f"model {model.name!r} has no 2-D convolution layer, so Grad-CAM has no "
@@ -223,8 +216,40 @@ def _check_image(model: keras.Model, image: ArrayLike) -> NDArray[np.uint8]:
     return array
 
 
+def _check_class_index(class_index: object, num_classes: int) -> None:
+    if class_index is None:
+        return
+    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)):
+        raise ValueError(
+            f"class_index must be an integer in [0, {num_classes}); "
+            f"received class_index={class_index!r}"
+        )
+    if not 0 <= class_index < num_classes:
+        raise ValueError(
+            f"class_index must be in [0, {num_classes}); "
+            f"received class_index={class_index!r}"
+        )
+
+
+def _unit_heatmap(
+    heatmap: NDArray[np.float32], chosen: int, layer_name: str
+) -> NDArray[np.float32]:
+    """``heatmap`` clipped at 0 and scaled to a peak of 1; warn if it is all zero."""
+    heatmap = np.clip(heatmap, 0.0, None)
+    peak = float(heatmap.max())
+    if peak <= 0:
+        warnings.warn(
+            f"the Grad-CAM heatmap of class {chosen} is all zero: no activation of "
+            f"layer {layer_name!r} supports it. Try method='gradcam++' or an earlier "
+            "layer_name",
+            stacklevel=3,  # the caller of grad_cam
+        )
+        return np.zeros_like(heatmap, dtype=np.float32)
+    return (heatmap / peak).astype(np.float32)
+
+
 def _output_layer(model: keras.Model) -> keras.Layer:
-    layers = [layer for layer in _flat_layers(model) if not hasattr(layer, "layers")]
+    layers = [layer for layer in walk_layers(model) if not hasattr(layer, "layers")]
     return layers[-1]
 
 
@@ -232,7 +257,7 @@ def _classifier_layer(model: keras.Model) -> keras.Layer:
     """The last layer with weights: its input is the penultimate representation."""
     layers = [
         layer
-        for layer in _flat_layers(model)
+        for layer in walk_layers(model)
         if not hasattr(layer, "layers") and layer.weights
     ]
     return layers[-1] if layers else _output_layer(model)
@@ -320,7 +345,7 @@ def grad_cam(
         The heatmap, the overlay and what was explained.
 
     Raises:
-        TypeError: If ``image`` is not uint8.
+        TypeError: If ``image`` is not uint8, or ``alpha`` is not a number.
         ValueError: If ``image`` does not have the model's input shape, the model
             has no convolution (or ``layer_name`` is unknown or not spatial),
             ``class_index`` is out of range, or ``method``, ``alpha`` or
@@ -339,30 +364,14 @@ def grad_cam(
 
     check_choice(method, "method", ("gradcam", "gradcam++"))
     check_input_scaling(input_scaling)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        raise ValueError(f"alpha must be a float in [0, 1]; received alpha={alpha!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]; received alpha={alpha!r}")
+    alpha = check_scalar(alpha, "alpha", min_val=0, max_val=1, expected="in [0, 1]")
     pixels = _check_image(model, image)
     layer = (
         _last_conv_layer(model)
         if layer_name is None
         else _find_layer(model, layer_name)
     )
-    num_classes = int(model.output_shape[-1])
-    if class_index is not None:
-        if isinstance(class_index, bool) or not isinstance(
-            class_index, (int, np.integer)
-        ):
-            raise ValueError(
-                f"class_index must be an integer in [0, {num_classes}); "
-                f"received class_index={class_index!r}"
-            )
-        if not 0 <= class_index < num_classes:
-            raise ValueError(
-                f"class_index must be in [0, {num_classes}); "
-                f"received class_index={class_index!r}"
-            )
+    _check_class_index(class_index, int(model.output_shape[-1]))
     feed = prepare_images(model, pixels[np.newaxis], input_scaling)
     with _logits(model) as is_logits, tf.GradientTape() as tape:
         with _capture(layer, what="output", tape=tape) as captured:
@@ -385,19 +394,7 @@ def grad_cam(
     acts = np.asarray(activations, dtype=np.float64)[0]
     grads = np.asarray(gradients, dtype=np.float64)[0]
     cam = np.maximum((acts * _cam_weights(acts, grads, method)).sum(axis=-1), 0.0)
-    heatmap = _resize(cam, pixels.shape[:2])
-    heatmap = np.clip(heatmap, 0.0, None)
-    peak = float(heatmap.max())
-    if peak <= 0:
-        warnings.warn(
-            f"the Grad-CAM heatmap of class {chosen} is all zero: no activation of "
-            f"layer {layer.name!r} supports it. Try method='gradcam++' or an earlier "
-            "layer_name",
-            stacklevel=2,
-        )
-    heatmap = (heatmap / peak if peak > 0 else np.zeros_like(heatmap)).astype(
-        np.float32
-    )
+    heatmap = _unit_heatmap(_resize(cam, pixels.shape[:2]), chosen, layer.name)
     names = get_class_names(model)
     return GradCamResult(
         image=pixels,

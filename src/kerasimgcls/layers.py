@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from kerasimgcls._scaling import walk_layers
 from kerasimgcls._validation import PRECISIONS as _PRECISIONS
 from kerasimgcls._validation import check_precision as check_precision
 
@@ -116,7 +117,7 @@ def fuse_batch_norm(model: keras.Model) -> keras.Model:
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model; received {type(model).__name__}")
-    if not any(_is_plain_batch_norm(layer) for layer in _all_layers(model)):
+    if not any(_is_plain_batch_norm(layer) for layer in walk_layers(model)):
         return model
 
     def swap(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -174,10 +175,3 @@ def precision_scope(precision: str) -> Iterator[None]:
 def _is_plain_batch_norm(layer: keras.layers.Layer) -> bool:
     # Exactly Keras' layer: a user's subclass keeps its own behaviour.
     return type(layer) is keras.layers.BatchNormalization
-
-
-def _all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)

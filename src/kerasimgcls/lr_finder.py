@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 
 from kerasimgcls import plots
 from kerasimgcls._scaling import InputScaling, resolve_input_scaling
-from kerasimgcls._validation import check_positive_int
+from kerasimgcls._validation import check_positive_int, check_scalar
 from kerasimgcls.data._dataset import ImageDataset, Split
-from kerasimgcls.data._pipeline import PixelScaling, to_tf_dataset
+from kerasimgcls.data._pipeline import PixelScaling, epochs_dataset
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 
@@ -99,15 +99,11 @@ class LearningRateFinderResult:
 
 
 def _check_positive_float(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(
-            f"{name} must be a positive float; received {name}={value!r} "
-            f"of type {type(value).__name__}"
+    return float(
+        check_scalar(
+            value, name, min_val=0, include_min=False, expected="a positive float"
         )
-    number = float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a positive float; received {name}={value!r}")
-    return number
+    )
 
 
 def _fresh_optimizer(model: keras.Model, optimizer: Any) -> keras.optimizers.Optimizer:
@@ -177,10 +173,12 @@ def find_learning_rate(
 
     For ``num_steps`` training steps the rate grows exponentially from ``min_lr``
     to ``max_lr`` while the loss is recorded and smoothed. The test stops early
-    once the smoothed loss exceeds ``stop_factor`` times its minimum. Afterwards
-    every variable of the model (weights, batch-norm statistics, dropout seeds) is
-    restored exactly; the model's own optimizer is never used, so its state is
-    unchanged too.
+    once the smoothed loss exceeds ``stop_factor`` times its minimum. It runs
+    through ``keras.Model.fit`` (one batch per epoch, a callback setting each
+    rate) on a wrapper that shares the model's layers, with a fresh optimizer.
+    Afterwards every variable of the model (weights, batch-norm statistics,
+    dropout seeds) is restored exactly; the model's own optimizer and compile
+    settings are never used, so they are unchanged too.
 
     Args:
         model: The model to test, ending in a softmax over one-hot labels; the
@@ -204,7 +202,8 @@ def find_learning_rate(
         The curve and the suggested rate.
 
     Raises:
-        TypeError: If ``data`` or ``optimizer`` has the wrong type.
+        TypeError: If ``data`` or ``optimizer`` has the wrong type, or a rate,
+            ``smoothing`` or ``stop_factor`` is not a number.
         ValueError: If a rate is not positive, ``min_lr >= max_lr``, ``num_steps``
             is below 2, ``smoothing`` is outside ``[0, 1)``, ``stop_factor`` is not
             above 1, ``input_scaling`` is not one of its choices, or the data does
@@ -231,14 +230,22 @@ def find_learning_rate(
             f"num_steps must be at least 2; received num_steps={num_steps}"
         )
     batch_size = check_positive_int(batch_size, "batch_size")
-    if isinstance(smoothing, bool) or not 0.0 <= float(smoothing) < 1.0:
-        raise ValueError(
-            f"smoothing must be in [0, 1); received smoothing={smoothing!r}"
-        )
-    if stop_factor is not None and not float(stop_factor) > 1.0:
-        raise ValueError(
-            f"stop_factor must be above 1 or None; received stop_factor={stop_factor!r}"
-        )
+    smoothing = check_scalar(
+        smoothing,
+        "smoothing",
+        min_val=0,
+        max_val=1,
+        include_max=False,
+        expected="in [0, 1)",
+    )
+    stop_factor = check_scalar(
+        stop_factor,
+        "stop_factor",
+        min_val=1,
+        include_min=False,
+        allow_none=True,
+        expected="above 1 or None",
+    )
     expected = tuple(int(size) for size in model.input_shape[1:])
     if split.image_shape != expected:
         raise ValueError(
@@ -269,6 +276,44 @@ def find_learning_rate(
             variable.assign(value)
 
 
+class _RangeTest(keras.callbacks.Callback):  # type: ignore[misc]
+    """One range-test step per ``fit`` epoch: set its rate, record its loss, stop.
+
+    ``fit`` runs one batch per epoch (``steps_per_epoch=1``), so the loss Keras
+    reports at each epoch's end is that batch's loss.
+    """
+
+    def __init__(
+        self, rates: NDArray[np.float64], smoothing: float, stop_factor: float | None
+    ) -> None:
+        super().__init__()
+        self.rates = rates
+        self.smoothing = smoothing
+        self.stop_factor = stop_factor
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.stopped = False
+        self._average = 0.0
+        self._best = math.inf
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.model.optimizer.learning_rate = float(self.rates[epoch])
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = float((logs or {})["loss"])
+        self.losses.append(loss)
+        self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
+        self.smoothed.append(self._average / (1.0 - self.smoothing ** len(self.losses)))
+        self._best = min(self._best, self.smoothed[-1])
+        diverged = not math.isfinite(loss) or (
+            self.stop_factor is not None
+            and self.smoothed[-1] > self.stop_factor * self._best
+        )
+        if diverged and len(self.losses) > 1:
+            self.stopped = True
+            self.model.stop_training = True
+
+
 def _range_test(
     model: keras.Model,
     split: Split,
@@ -283,61 +328,46 @@ def _range_test(
     seed: int,
     scaling: PixelScaling,
 ) -> LearningRateFinderResult:
-    import tensorflow as tf
-
-    num_classes = int(model.output_shape[-1])
-    loss_fn = keras.losses.CategoricalCrossentropy()
-    variables = model.trainable_variables
-    optimizer.build(variables)
-
-    @tf.function(reduce_retracing=True)  # type: ignore[untyped-decorator]
-    def step(images: Any, labels: Any) -> Any:
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(images, training=True))
-        optimizer.apply_gradients(
-            zip(tape.gradient(loss, variables), variables, strict=True)
-        )
-        return loss
-
+    batch = min(batch_size, len(split))
+    drop_remainder = len(split) >= batch_size
+    per_epoch = len(split) // batch if drop_remainder else -(-len(split) // batch)
+    batches, _ = epochs_dataset(
+        split,
+        num_classes=int(model.output_shape[-1]),
+        batch_size=batch,
+        initial_epoch=0,
+        epochs=-(-num_steps // per_epoch),
+        seed=seed,
+        drop_remainder=drop_remainder,
+        input_scaling=scaling,
+    )
+    # A wrapper shares the model's layers and variables but has its own optimizer
+    # and compile state, so the model's own are never touched.
+    probe = keras.Sequential([model], name=f"{model.name}_lr_finder")
+    probe.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(),
+        jit_compile=False,
+    )
     rates = min_lr * (max_lr / min_lr) ** (np.arange(num_steps) / (num_steps - 1))
-    losses: list[float] = []
-    smoothed: list[float] = []
-    average, best, stopped, epoch = 0.0, math.inf, False, 0
-    while len(losses) < num_steps and not stopped:
-        batches = to_tf_dataset(
-            split,
-            num_classes=num_classes,
-            batch_size=min(batch_size, len(split)),
-            shuffle=True,
-            seed=seed,
-            epoch=epoch,
-            drop_remainder=len(split) >= batch_size,
-            input_scaling=scaling,
-        )
-        for images, labels in batches:
-            optimizer.learning_rate = float(rates[len(losses)])
-            loss = float(step(images, labels))
-            losses.append(loss)
-            average = smoothing * average + (1.0 - smoothing) * loss
-            smoothed.append(average / (1.0 - smoothing ** len(losses)))
-            best = min(best, smoothed[-1])
-            diverged = not math.isfinite(loss) or (
-                stop_factor is not None and smoothed[-1] > stop_factor * best
-            )
-            if diverged and len(losses) > 1:
-                stopped = True
-            if stopped or len(losses) == num_steps:
-                break
-        epoch += 1
-    tested = np.asarray(rates[: len(losses)], dtype=np.float64)
-    curve = np.asarray(smoothed, dtype=np.float64)
+    test = _RangeTest(rates, smoothing, stop_factor)
+    probe.fit(
+        batches,
+        epochs=num_steps,
+        steps_per_epoch=1,
+        shuffle=False,  # the batches are in their seeded order already
+        callbacks=[test],
+        verbose=0,
+    )
+    tested = np.asarray(rates[: len(test.losses)], dtype=np.float64)
+    curve = np.asarray(test.smoothed, dtype=np.float64)
     finite = np.where(np.isfinite(curve), curve, np.inf)
     suggestion, min_loss_rate = _suggest(tested, finite)
     return LearningRateFinderResult(
         learning_rates=tested,
-        losses=np.asarray(losses, dtype=np.float64),
+        losses=np.asarray(test.losses, dtype=np.float64),
         smoothed_losses=curve,
         suggestion=suggestion,
         min_loss_learning_rate=min_loss_rate,
-        stopped_early=stopped,
+        stopped_early=test.stopped,
     )

@@ -14,8 +14,11 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._validation import check_positive_int
+from kerasimgcls._validation import check_positive_int, check_scalar
+from kerasimgcls._validation import check_input_shape, check_positive_int
+from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
 from kerasimgcls.blocks import conv_block, dense_head
+from kerasimgcls.transfer import BACKBONES, registered_factory
 
 __all__ = [
     "build_airbench_cnn",
@@ -145,19 +148,7 @@ def get_model_factory(name: str) -> ModelFactory:
 
 
 def _check_input_shape(input_shape: object) -> tuple[int, int, int]:
-    if (
-        not isinstance(input_shape, Sequence)
-        or isinstance(input_shape, str)
-        or len(input_shape) != 3
-    ):
-        raise ValueError(
-            "input_shape must be (height, width, channels); "
-            f"received input_shape={input_shape!r}"
-        )
-    height, width, channels = (
-        check_positive_int(size, "input_shape") for size in input_shape
-    )
-    return (height, width, channels)
+    return check_input_shape(input_shape)
 
 
 @register_model("cifar_cnn")
@@ -271,6 +262,7 @@ def patch_whitening_kernel(
     epsilon: float = 5e-4,
     max_patches: int = 1_000_000,
     seed: int = 0,
+    standardize: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Compute a patch-whitening convolution from example images (cifar10-airbench).
 
@@ -281,6 +273,13 @@ def patch_whitening_kernel(
     so a valid convolution with it outputs decorrelated, unit-variance features
     (``2 * kernel_size**2 * channels`` of them). The bias centres the outputs.
 
+    With ``standardize=True`` the patches are taken from the images normalised per
+    channel to zero mean and unit standard deviation, as cifar10-airbench does, and
+    the normalisation is folded into the kernel and bias, so the layer still takes
+    the images as they are. ``epsilon`` is then relative to unit-variance pixels:
+    on [0, 1] CIFAR-10 pixels (standard deviation about 0.25) the same ``epsilon``
+    whitens the weakest directions about 16 times less.
+
     Args:
         images: Array of shape ``(n, height, width, channels)``: uint8 in [0, 255]
             or float in [0, 1], as the model will see them.
@@ -289,6 +288,8 @@ def patch_whitening_kernel(
             values whiten the low-variance directions less.
         max_patches: At most this many patches (sampled with ``seed``) are used.
         seed: Seed of the patch sample.
+        standardize: Whiten the per-channel standardised images (airbench's
+            recipe) instead of the images as given.
 
     Returns:
         ``(kernel, bias)``: float32 arrays of shapes
@@ -298,6 +299,8 @@ def patch_whitening_kernel(
     Raises:
         ValueError: If ``images`` is not 4-D, is smaller than the kernel, or an
             argument is out of range.
+        TypeError: If ``kernel_size``, ``max_patches`` or ``epsilon`` is not a
+            number of its kind.
 
     Example:
         >>> import numpy as np
@@ -315,9 +318,13 @@ def patch_whitening_kernel(
         )
     kernel_size = check_positive_int(kernel_size, "kernel_size")
     max_patches = check_positive_int(max_patches, "max_patches")
-    if not isinstance(epsilon, (int, float)) or not epsilon > 0:
-        raise ValueError(
-            f"epsilon must be a positive number; received epsilon={epsilon!r}"
+    epsilon = check_scalar(
+        epsilon, "epsilon", min_val=0, include_min=False, expected="a positive number"
+    )
+    epsilon = check_scalar(epsilon, "epsilon", min_val=0.0, include_min=False)
+    if not isinstance(standardize, bool):
+        raise TypeError(
+            f"standardize must be True or False; received standardize={standardize!r}"
         )
     if min(array.shape[1:3]) < kernel_size:
         raise ValueError(
@@ -327,6 +334,12 @@ def patch_whitening_kernel(
     if array.dtype == np.uint8:
         scaled /= 255.0
     channels = array.shape[-1]
+    shift = np.zeros(channels, np.float64)
+    spread = np.ones(channels, np.float64)
+    if standardize:
+        shift = scaled.mean(axis=(0, 1, 2), dtype=np.float64)
+        spread = np.maximum(scaled.std(axis=(0, 1, 2), dtype=np.float64), 1e-12)
+        scaled = ((scaled - shift) / spread).astype(np.float32)
     windows = np.lib.stride_tricks.sliding_window_view(
         scaled, (kernel_size, kernel_size), axis=(1, 2)
     )  # (n, h', w', channels, k, k)
@@ -342,8 +355,13 @@ def patch_whitening_kernel(
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     filters = eigenvectors / np.sqrt(np.maximum(eigenvalues, 0.0) + epsilon)
     filters = np.concatenate([filters, -filters], axis=1)  # (k*k*c, 2*k*k*c)
-    kernel = filters.reshape(kernel_size, kernel_size, channels, -1)
     bias = -(mean @ filters)
+    # Fold (x - shift) / spread into the filters: patches are (k, k, c), c last.
+    tiled_spread = np.tile(spread, kernel_size * kernel_size)
+    tiled_shift = np.tile(shift, kernel_size * kernel_size)
+    bias = bias - (tiled_shift / tiled_spread) @ filters
+    filters = filters / tiled_spread[:, np.newaxis]
+    kernel = filters.reshape(kernel_size, kernel_size, channels, -1)
     return kernel.astype(np.float32), bias.astype(np.float32)
 
 
@@ -448,6 +466,10 @@ def build_airbench_cnn(
     batch_norm_momentum: float = 0.6,
     logit_scale: float = 1.0 / 9.0,
     bias_lr_scale: float = 64.0,
+    whitening_standardize: bool = False,
+    whitening_epsilon: float = 5e-4,
+    whitening_dtype: str | None = None,
+    batch_norm_batch_size: int | None = None,
     name: str = "airbench_cnn",
 ) -> keras.Model:
     """Build the fast CIFAR-10 network of cifar10-airbench (``airbench94``) in Keras.
@@ -476,11 +498,26 @@ def build_airbench_cnn(
             the first layer an ordinary trainable convolution of the same shape.
         whitening_kernel_size: Patch size of the whitening layer.
         batch_norm_momentum: Keras momentum of the moving statistics (airbench's
-            0.6; its ``BatchNorm`` wrapper passes PyTorch ``1 - 0.6``).
+            0.6; its ``BatchNorm`` wrapper passes PyTorch ``1 - 0.6``), per step,
+            or per 1,024 images with ``batch_norm_batch_size``.
         logit_scale: Multiplier of the logits (airbench uses 1/9).
         bias_lr_scale: How much faster than the other weights the batch-norm
             biases learn under SGD (airbench's 64). Each bias is stored divided by
             ``sqrt(bias_lr_scale)`` and multiplied back in the forward pass.
+        whitening_standardize: Compute the whitening from per-channel
+            standardised images, as airbench does (see
+            :func:`patch_whitening_kernel`); ``False`` whitens the [0, 1] pixels.
+        whitening_epsilon: The whitening's ``epsilon`` (airbench's 5e-4 is meant
+            for standardised images).
+        whitening_dtype: ``"float32"`` keeps the whitening convolution in float32
+            under a mixed-precision policy (it amplifies its weakest directions
+            about 40 times, more than bfloat16's 8 bits of mantissa keep);
+            ``None`` follows the policy.
+        batch_norm_batch_size: The training batch size, to read
+            ``batch_norm_momentum`` as the momentum per 1,024 images (airbench's
+            batch): the layers get ``batch_norm_momentum ** (batch_norm_batch_size
+            / 1024)``, the same memory in images at any batch size (0.6 at 1,024
+            is about 0.88 at 256). ``None`` uses ``batch_norm_momentum`` per step.
         name: Name of the model.
 
     Returns:
@@ -490,7 +527,13 @@ def build_airbench_cnn(
         ValueError: If ``input_shape`` is not three positive integers or is smaller
             than 16x16, ``widths`` does not have three positive entries, the
             whitening images do not match ``input_shape``'s channels, or
-            ``batch_norm_momentum`` is outside [0, 1).
+            ``batch_norm_momentum`` is outside [0, 1) or ``bias_lr_scale`` is not
+            positive.
+        TypeError: If ``widths`` is not a sequence, or ``bias_lr_scale`` or
+            ``batch_norm_momentum`` is not a number.
+            whitening images do not match ``input_shape``'s channels,
+            ``batch_norm_momentum`` is outside [0, 1), ``whitening_epsilon`` is
+            not positive or ``whitening_dtype`` is not ``None`` or ``"float32"``.
         TypeError: If ``widths`` is not a sequence.
 
     Example:
@@ -512,6 +555,21 @@ def build_airbench_cnn(
             "input_shape must be at least 16x16 for airbench_cnn's three poolings; "
             f"received input_shape={tuple(input_shape)!r}"
         )
+    bias_lr_scale = check_scalar(
+        bias_lr_scale,
+        "bias_lr_scale",
+        min_val=0,
+        include_min=False,
+        expected="positive",
+    )
+    batch_norm_momentum = check_scalar(
+        batch_norm_momentum,
+        "batch_norm_momentum",
+        min_val=0,
+        max_val=1,
+        include_max=False,
+        expected="in [0, 1)",
+    )
     if not isinstance(bias_lr_scale, (int, float)) or not bias_lr_scale > 0:
         raise ValueError(
             f"bias_lr_scale must be positive; received bias_lr_scale={bias_lr_scale!r}"
@@ -523,6 +581,17 @@ def build_airbench_cnn(
             "batch_norm_momentum must be in [0, 1); "
             f"received batch_norm_momentum={batch_norm_momentum!r}"
         )
+    momentum = float(batch_norm_momentum)
+    if batch_norm_batch_size is not None:
+        per_batch = check_scalar(
+            batch_norm_batch_size, "batch_norm_batch_size", kind=int, min_val=1
+        )
+        momentum = momentum ** (per_batch / 1024.0)
+    epsilon = check_scalar(
+        whitening_epsilon, "whitening_epsilon", min_val=0.0, include_min=False
+    )
+    if whitening_dtype is not None:
+        check_choice(whitening_dtype, "whitening_dtype", ("float32",))
     weights = None
     if whitening_images is not None:
         sample = np.asarray(whitening_images)
@@ -531,7 +600,12 @@ def build_airbench_cnn(
                 "whitening_images must have shape (n, height, width, "
                 f"{shape[2]}) to match input_shape; received shape {sample.shape}"
             )
-        weights = patch_whitening_kernel(sample, kernel_size=kernel_size)
+        weights = patch_whitening_kernel(
+            sample,
+            kernel_size=kernel_size,
+            epsilon=epsilon,
+            standardize=whitening_standardize,
+        )
 
     inputs = keras.Input(shape, name="images")
     whiten = keras.layers.Conv2D(
@@ -539,6 +613,7 @@ def build_airbench_cnn(
         kernel_size,
         padding="valid",
         name="whiten",
+        dtype=whitening_dtype,
     )
     x = whiten(inputs)
     if weights is not None:
@@ -549,7 +624,7 @@ def build_airbench_cnn(
         x = _airbench_group(
             x,
             filters,
-            float(batch_norm_momentum),
+            momentum,
             float(np.sqrt(bias_lr_scale)),
             f"block{index}",
         )
@@ -561,3 +636,9 @@ def build_airbench_cnn(
         "softmax", dtype="float32", name="head_predictions"
     )(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+# The keras.applications backbones (kerasimgcls.transfer imports keras.applications
+# only when one is built, so registering them costs nothing at import).
+for _backbone in BACKBONES:
+    register_model(_backbone)(registered_factory(_backbone))

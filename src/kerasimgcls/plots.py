@@ -13,21 +13,23 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 
 from kerasimgcls._io import atomic_path
-from kerasimgcls._validation import check_choice, check_labels, check_positive_int
+from kerasimgcls._validation import (
+    check_choice,
+    check_labels,
+    check_positive_int,
+    resolve_class_names,
+)
 from kerasimgcls.data._dataset import Split
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-    from kerasimgcls.interpret import GradCamResult, SimilarImages
-    from kerasimgcls.lr_finder import LearningRateFinderResult
 
 __all__ = [
     "plot_confusion_matrix",
@@ -38,6 +40,51 @@ __all__ = [
     "plot_similar_images",
     "plot_top_losses",
 ]
+
+
+# What the drawing functions read from the results of grad_cam, similar_images and
+# find_learning_rate. plots depends on nothing above it (interpret and lr_finder
+# import plots), so it names the attributes it needs, not those classes.
+class _GradCamLike(Protocol):
+    @property
+    def image(self) -> NDArray[np.uint8]: ...
+    @property
+    def heatmap(self) -> NDArray[np.float32]: ...
+    @property
+    def overlay(self) -> NDArray[np.uint8]: ...
+    @property
+    def class_name(self) -> str: ...
+    @property
+    def probability(self) -> float: ...
+    @property
+    def layer_name(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+
+
+class _SimilarImagesLike(Protocol):
+    @property
+    def query(self) -> NDArray[np.uint8]: ...
+    @property
+    def indices(self) -> NDArray[np.int64]: ...
+    @property
+    def similarities(self) -> NDArray[np.float32]: ...
+    @property
+    def images(self) -> NDArray[np.uint8]: ...
+    @property
+    def labels(self) -> NDArray[np.int64] | None: ...
+
+
+class _LearningRateCurveLike(Protocol):
+    @property
+    def learning_rates(self) -> NDArray[np.float64]: ...
+    @property
+    def losses(self) -> NDArray[np.float64]: ...
+    @property
+    def smoothed_losses(self) -> NDArray[np.float64]: ...
+    @property
+    def suggestion(self) -> float: ...
+
 
 _DPI = 100
 
@@ -54,20 +101,6 @@ def _save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     with atomic_path(final) as tmp:
         figure.savefig(tmp, format=suffix, dpi=_DPI, bbox_inches="tight")
     return final
-
-
-def _class_names(
-    class_names: Sequence[str] | None, num_classes: int
-) -> tuple[str, ...]:
-    if class_names is None:
-        return tuple(str(index) for index in range(num_classes))
-    names = tuple(str(name) for name in class_names)
-    if len(names) != num_classes:
-        raise ValueError(
-            f"class_names must have one name per class ({num_classes}); "
-            f"received {len(names)} names"
-        )
-    return names
 
 
 def _show_image(axes: Axes, image: NDArray[Any], title: str | None = None) -> None:
@@ -141,7 +174,7 @@ def plot_confusion_matrix(
         )
     if np.any(matrix < 0):
         raise ValueError("confusion_matrix must hold non-negative counts")
-    names = _class_names(class_names, matrix.shape[0])
+    names = resolve_class_names(class_names, matrix.shape[0])
     totals = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(
         matrix, totals, out=np.zeros(matrix.shape, dtype=np.float64), where=totals > 0
@@ -231,7 +264,7 @@ def plot_top_losses(
     _check_split(split)
     probs = _check_probabilities(probabilities, len(split))
     k = check_positive_int(k, "k")
-    names = _class_names(class_names, probs.shape[1])
+    names = resolve_class_names(class_names, probs.shape[1])
     labels = check_labels(split.labels, probs.shape[1], "split.labels")
     predicted = probs.argmax(axis=1)
     losses = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0))
@@ -308,7 +341,7 @@ def plot_samples(
     num_classes = (
         len(class_names) if class_names is not None else int(split.labels.max()) + 1
     )
-    names = _class_names(class_names, num_classes)
+    names = resolve_class_names(class_names, num_classes)
     labels = check_labels(split.labels, num_classes, "split.labels")
     generator = np.random.default_rng(seed)
     figure = Figure(figsize=(1.2 * per_class + 1.2, 1.2 * num_classes))
@@ -411,7 +444,7 @@ def plot_embeddings(
             f"labels must have one entry per row of features ({len(array)}); "
             f"received {len(classes)}"
         )
-    names = _class_names(class_names, num_classes)
+    names = resolve_class_names(class_names, num_classes)
     colours = _colours(num_classes)
     figure = Figure(figsize=(5.5 * len(methods) + 1.5, 5.0))
     titles = {"pca": "PCA", "tsne": "t-SNE"}
@@ -447,7 +480,7 @@ def _colours(count: int) -> list[Any]:
 
 
 def plot_grad_cam(
-    results: GradCamResult | Sequence[GradCamResult],
+    results: _GradCamLike | Sequence[_GradCamLike],
     path: str | os.PathLike[str],
     *,
     titles: Sequence[str] | None = None,
@@ -504,7 +537,7 @@ def plot_grad_cam(
 
 
 def plot_similar_images(
-    result: SimilarImages,
+    result: _SimilarImagesLike,
     path: str | os.PathLike[str],
     *,
     class_names: Sequence[str] | None = None,
@@ -547,7 +580,7 @@ def plot_similar_images(
 
 
 def plot_learning_rate_finder(
-    result: LearningRateFinderResult, path: str | os.PathLike[str]
+    result: _LearningRateCurveLike, path: str | os.PathLike[str]
 ) -> Path:
     """Draw the loss against the learning rate of a range test, with the suggestion.
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerasimgcls._validation import check_positive_int, check_precision, check_rate
+from kerasimgcls._validation import check_scalar
+from kerasimgcls.training._config import TrainingConfig, json_ready
 
-__all__ = ["Recipe", "get_recipe", "list_recipes", "register_recipe"]
+__all__ = ["Recipe", "get_recipe", "json_ready", "list_recipes", "register_recipe"]
 
 _REGISTRY: dict[str, Recipe] = {}
 
@@ -25,34 +25,19 @@ _FOLDER_STEPS = 2000
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """How to train: model, optimizer, schedule, augmentation, epochs and batch size.
+class Recipe(TrainingConfig):
+    """A named :class:`~kerasimgcls.TrainingConfig`: how to train, apart from the data.
+
+    Every field of the configuration (model and its arguments, optimizer,
+    schedule, augmentation, epochs, batch size, ...) with the defaults of
+    :class:`~kerasimgcls.TrainingConfig` except ``model="cifar_cnn"``, plus a
+    name, a description and whether the data decides some settings. Pass it as
+    ``Trainer(model, config=recipe)``; override fields with
+    ``dataclasses.replace``.
 
     Attributes:
         name: The registry name.
         description: One line for ``--help`` and the documentation.
-        model: A registered model name (see :func:`kerasimgcls.list_models`).
-        model_kwargs: Extra keyword arguments of the model factory.
-        optimizer: A Keras optimizer name.
-        optimizer_kwargs: Keyword arguments of the optimizer (``momentum``, ...).
-        learning_rate: Peak learning rate, or ``None`` for the optimizer's default.
-        schedule: ``None``, ``"constant"``, ``"cosine"``, ``"one_cycle"`` or ``"triangle"``.
-        warmup_epochs: Epochs of linear warmup.
-        label_smoothing: Label smoothing of the cross-entropy.
-        augment: Keyword arguments of :class:`kerasimgcls.Augmentation`, or ``None``.
-        epochs: Number of epochs.
-        batch_size: Images per step.
-        early_stopping_patience: Epochs without improvement before stopping.
-        steps_per_execution: Training steps per compiled call.
-        precision: ``"float32"`` or ``"mixed_bfloat16"`` (see
-            :func:`kerasimgcls.precision_scope`).
-        fused_batch_norm: Train with TensorFlow's fused batch-norm kernel (see
-            :func:`kerasimgcls.fuse_batch_norm`).
-        precise_batch_norm: Re-estimate the batch-norm statistics at inference
-            before each validation and at the end (see
-            :func:`kerasimgcls.precise_batch_norm`).
-        restore_best_weights: Keep the weights of the epoch with the lowest
-            validation loss.
         derive_from_data: Derive the epochs, batch size, batch-norm momentum and
             augmentation from the training set (see :meth:`for_data`).
 
@@ -65,38 +50,13 @@ class Recipe:
 
     name: str
     description: str
-    model: str = "cifar_cnn"
-    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    optimizer: str = "adam"
-    optimizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    learning_rate: float | None = None
-    schedule: str | None = None
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    augment: Mapping[str, Any] | None = None
-    epochs: int = 25
-    batch_size: int = 64
-    early_stopping_patience: int | None = None
-    steps_per_execution: int = 1
-    precision: str = "float32"
-    fused_batch_norm: bool = False
-    precise_batch_norm: bool = True
-    restore_best_weights: bool = False
-    derive_from_data: bool = False
+    model: str | None = field(default="cifar_cnn", kw_only=True)
+    derive_from_data: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string; received {self.name!r}")
-        check_positive_int(self.epochs, "epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.steps_per_execution, "steps_per_execution")
-        check_rate(self.label_smoothing, "label_smoothing")
-        check_precision(self.precision)
-        if self.warmup_epochs < 0:
-            raise ValueError(
-                "warmup_epochs must be non-negative; received "
-                f"warmup_epochs={self.warmup_epochs!r}"
-            )
+        super().__post_init__()
 
     def for_data(
         self,
@@ -138,10 +98,10 @@ class Recipe:
         """
         if not self.derive_from_data:
             return self
-        train_size = check_positive_int(train_size, "train_size")
+        train_size = check_scalar(train_size, "train_size", kind=int, min_val=1)
         if batch_size is None:
             batch_size = 32 if train_size <= 4096 else 64
-        batch_size = check_positive_int(batch_size, "batch_size")
+        batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
         steps = math.ceil(train_size / batch_size)
         epochs = min(max(math.ceil(_FOLDER_STEPS / steps), 15), 40)
         momentum = round(1.0 - 1.0 / min(max(steps, 10), 100), 4)
@@ -167,15 +127,6 @@ class Recipe:
         """Return the recipe as plain JSON-friendly data (for ``run.json``)."""
         ready: dict[str, Any] = json_ready(dataclasses.asdict(self))
         return ready
-
-
-def json_ready(value: Any) -> Any:
-    """Return ``value`` with mappings and tuples turned into dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(item) for item in value]
-    return value
 
 
 def register_recipe(recipe: Recipe, *, replace: bool = False) -> Recipe:

@@ -141,8 +141,8 @@ def _is_failed_run(err: BaseException) -> bool:
     """Whether ``err`` means the run itself failed (exit code 1), not the input."""
     # Only a process that trained can raise it; looking it up in sys.modules
     # keeps TensorFlow out of every other command.
-    trainer = sys.modules.get("kerasimgcls.training._trainer")
-    return trainer is not None and isinstance(err, trainer.TrainingDivergedError)
+    divergence = sys.modules.get("kerasimgcls.training._divergence")
+    return divergence is not None and isinstance(err, divergence.TrainingDivergedError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

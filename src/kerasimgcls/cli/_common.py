@@ -22,10 +22,12 @@ __all__ = [
     "DATASETS",
     "MODEL_HELP",
     "add_data_arguments",
+    "add_run_dir_argument",
     "data_spec_from_args",
     "load_data",
     "load_data_from_args",
     "load_run",
+    "load_run_model",
     "read_run_json",
 ]
 
@@ -195,6 +197,37 @@ def load_data_from_args(args: argparse.Namespace) -> ImageDataset:
     return load_data(data_spec_from_args(args))
 
 
+def add_run_dir_argument(
+    parser: argparse.ArgumentParser, *, model_file: bool, finished: bool = False
+) -> None:
+    """Add the positional ``RUN_DIR`` of the commands that read a run.
+
+    ``model_file`` says whether a ``.keras`` file is accepted instead (the commands
+    that only need the model); ``finished`` whether the run must have finished.
+    """
+    what = "a finished run directory" if finished else "a run directory"
+    parser.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        help=f"{what} or a .keras model file" if model_file else what,
+    )
+
+
+def load_run_model(run_dir: str | os.PathLike[str]) -> Any:
+    """Return the model of ``RUN_DIR``: a run directory's ``model.keras`` or a file.
+
+    Loaded by :func:`kerasimgcls.load_model` (safe mode on); the command line
+    words its errors with ``RUN_DIR``.
+
+    Raises:
+        FileNotFoundError: If nothing exists at ``run_dir`` or it holds no model.
+        ValueError: If the file is not a ``.keras`` model or is damaged.
+    """
+    from kerasimgcls._export import load_model
+
+    return load_model(run_dir)
+
+
 def read_run_json(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Return the ``run.json`` of ``run_dir``.
 
@@ -237,15 +270,13 @@ def load_run(
             missing.
         ValueError: If the rebuilt data is not the data the run was trained on.
     """
-    from kerasimgcls._export import load_model
-
     config = read_run_json(run_dir)
     model_path = Path(run_dir) / "model.keras"
     if not model_path.is_file():
         raise FileNotFoundError(
             f"RUN_DIR has no model.keras: {str(run_dir)!r} (did the run finish?)"
         )
-    model = load_model(model_path)
+    model = load_run_model(model_path)
     data = load_data(dict(config.get("data", {})))
     expected = config.get("data", {}).get("fingerprint")
     if expected and data.fingerprint != expected:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasimgcls.cli._common import add_run_dir_argument
 from kerasimgcls.cli._predict import add_input_scaling_argument
 
 
@@ -23,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
             "confusion_matrix.png and top_losses.png."
         ),
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    add_run_dir_argument(parser, model_file=False)
     parser.add_argument(
         "--split",
         choices=("test", "validation", "train"),
@@ -44,34 +45,37 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def score(
-    model: Any,
-    images: Any,
-    labels: Any,
-    *,
-    batch_size: int = 256,
-    tta: str | None = None,
-    input_scaling: str = "auto",
-) -> dict[str, float]:
-    """Return the cross-entropy loss and the accuracy of ``model`` on uint8 images."""
+def _predicted(
+    model: Any, images: Any, *, batch_size: int, tta: str | None, input_scaling: str
+) -> tuple[Any, Any]:
+    """Return the plain probabilities and, with ``tta="flip"``, the averaged ones.
+
+    The split is predicted once; test-time augmentation adds only the mirror
+    images' pass (``predict_proba(tta="flip")`` would predict the split again).
+    """
     from kerasimgcls._export import predict_proba
 
     probabilities = predict_proba(
         model,
         images,
         batch_size=batch_size,
-        tta=tta,
         input_scaling=input_scaling,  # type: ignore[arg-type]
     )
-    picked = probabilities[np.arange(len(labels)), labels]
-    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
-    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
-    return {"loss": loss, "accuracy": accuracy}
+    if tta is None:
+        return probabilities, None
+    mirrored = predict_proba(
+        model,
+        np.ascontiguousarray(np.asarray(images)[:, :, ::-1]),
+        batch_size=batch_size,
+        input_scaling=input_scaling,  # type: ignore[arg-type]
+    )
+    return probabilities, (probabilities + mirrored) / np.float32(2.0)
 
 
 def run(args: argparse.Namespace) -> int:
     """Score the run's model on a split and record it in ``metrics.json``."""
     from kerasimgcls.cli._common import load_run
+    from kerasimgcls.evaluation import ClassificationReport
     from kerasimgcls.training._run_dir import write_metrics
 
     model, _config, data = load_run(args.run_dir)
@@ -81,14 +85,24 @@ def run(args: argparse.Namespace) -> int:
     split = data.splits().get(name)
     if split is None:
         raise ValueError(f"the run's dataset has no {args.split} split to evaluate")
-    scores = score(
+    probabilities, augmented = _predicted(
         model,
         split.images,
-        split.labels,
         batch_size=args.batch_size,
         tta=args.tta,
         input_scaling=args.input_scaling,
     )
+    # The classification report is the one scorer: metrics.json takes its loss
+    # and accuracy (of the augmented predictions with --tta).
+    report = ClassificationReport.from_predictions(
+        split.labels, probabilities, data.class_names
+    )
+    scored = report
+    if augmented is not None:
+        scored = ClassificationReport.from_predictions(
+            split.labels, augmented, data.class_names
+        )
+    scores = {"loss": scored.loss, "accuracy": scored.accuracy}
     key = name if args.tta is None else f"{name}_tta_{args.tta}"
     write_metrics(args.run_dir, key, scores, len(split))
     print(
@@ -96,25 +110,17 @@ def run(args: argparse.Namespace) -> int:
         f"accuracy {scores['accuracy']:.4f}"
     )
     print(f"wrote {Path(args.run_dir) / 'metrics.json'}")
-    for path in _write_report(model, split, data.class_names, args, name):
+    for path in _write_report(report, split, args, name):
         print(f"wrote {path}")
     return 0
 
 
 def _write_report(
-    model: Any, split: Any, class_names: Any, args: argparse.Namespace, name: str
+    report: Any, split: Any, args: argparse.Namespace, name: str
 ) -> list[Path]:
     """Write report.json, confusion_matrix.png and top_losses.png; print the table."""
     from kerasimgcls._io import write_json_atomic
-    from kerasimgcls.evaluation import classification_report
 
-    report = classification_report(
-        model,
-        split,
-        class_names,
-        batch_size=args.batch_size,
-        input_scaling=args.input_scaling,
-    )
     print(report)
     run_dir = Path(args.run_dir)
     return [

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kerasimgcls.cli._common import add_run_dir_argument
 from kerasimgcls.cli._predict import add_input_scaling_argument
 
 # File-name suffix of each method: "+" does not belong in file names.
@@ -24,9 +25,7 @@ def add_parser(subparsers: Any) -> None:
             "IMAGE_gradcam.png or IMAGE_gradcampp.png by --method."
         ),
     )
-    parser.add_argument(
-        "run_dir", metavar="RUN_DIR", help="a run directory or a .keras model file"
-    )
+    add_run_dir_argument(parser, model_file=True)
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     parser.add_argument(
         "--out",
@@ -89,11 +88,12 @@ def _output_names(images: list[str], method: str = "gradcam") -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Write one Grad-CAM picture per image and print what the model predicted."""
-    from kerasimgcls._export import get_class_names, load_model
+    from kerasimgcls._export import get_class_names
+    from kerasimgcls.cli._common import load_run_model
     from kerasimgcls.cli._predict import load_image
     from kerasimgcls.interpret import grad_cam
 
-    model = load_model(args.run_dir)
+    model = load_run_model(args.run_dir)
     source = Path(args.run_dir)
     out = (
         Path(args.out)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kerasimgcls.cli._common import add_run_dir_argument
+
 # kerasimgcls.serving.SERVING_FORMATS (importing it starts TensorFlow).
 _FORMATS = ("saved_model", "onnx", "litert")
 
@@ -28,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
             "export extra: pip install 'kerasimgcls[export]'."
         ),
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or .keras")
+    add_run_dir_argument(parser, model_file=True)
     parser.add_argument(
         "--format", required=True, choices=_FORMATS, help="the format to write"
     )
@@ -52,13 +54,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export the run's model and say how to load it."""
-    from kerasimgcls._export import load_model
-    from kerasimgcls._validation import check_path_exists
+    from kerasimgcls.cli._common import load_run_model
     from kerasimgcls.serving import CLASS_NAMES_FILE, export_for_serving
 
-    check_path_exists(args.run_dir, "RUN_DIR")
     folder = export_for_serving(
-        load_model(args.run_dir),
+        load_run_model(args.run_dir),
         args.output,
         format=args.format,
         input_scaling=args.input_scaling,

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kerasimgcls._scaling import INPUT_SCALINGS
+from kerasimgcls.cli._common import add_run_dir_argument
 
 _COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 
@@ -41,7 +42,7 @@ def add_parser(subparsers: Any) -> None:
             "still predicted; the exit code is then 1."
         ),
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or .keras")
+    add_run_dir_argument(parser, model_file=True)
     parser.add_argument(
         "images", metavar="PATH", nargs="+", help="image files or folders of images"
     )
@@ -86,7 +87,8 @@ def load_image(path: str, shape: tuple[int, int, int]) -> NDArray[np.uint8]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the top-k predictions of each image; name the files that failed."""
-    from kerasimgcls._export import load_model, predict
+    from kerasimgcls._export import predict
+    from kerasimgcls.cli._common import load_run_model
 
     if args.top_k < 1:
         raise ValueError(f"--top-k must be a positive integer; received {args.top_k}")
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--output must end in .csv or .json; received {args.output!r}"
         )
-    model = load_model(args.run_dir)
+    model = load_run_model(args.run_dir)
     result = predict(
         model,
         args.images,

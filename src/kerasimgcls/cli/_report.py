@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kerasimgcls.cli._common import add_run_dir_argument
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``report`` sub-command."""
@@ -19,7 +21,7 @@ def add_parser(subparsers: Any) -> None:
             "and the run's timing."
         ),
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    add_run_dir_argument(parser, model_file=False, finished=True)
     parser.add_argument(
         "--split",
         choices=("test", "validation", "train"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import inspect
@@ -22,11 +23,14 @@ from kerasimgcls.cli._common import (
     load_data,
     read_run_json,
 )
-from kerasimgcls.recipes import get_recipe, json_ready, list_recipes
+from kerasimgcls.recipes import get_recipe, list_recipes
+from kerasimgcls.training._config import SCHEDULE_NAMES, TrainingConfig, json_ready
 
-# kerasimgcls.training.SCHEDULES, spelled out because importing the training
-# package starts TensorFlow (tests/test_cli_fast.py checks that they agree).
-_SCHEDULES = ("constant", "cosine", "one_cycle", "triangle")
+# The named schedules, as kerasimgcls.training.SCHEDULES (tests/test_cli_fast.py).
+_SCHEDULES = SCHEDULE_NAMES
+# Fields of TrainingConfig set by flags of their own kind (--model-arg, --augment)
+# or not from the command line at all.
+_NOT_FLAGS = ("model_kwargs", "optimizer_kwargs", "augment", "input_scaling")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,9 +54,7 @@ def add_parser(subparsers: Any) -> None:
         help="named recipe (default: 'folder' for --data-dir alone, 'digits' for "
         f"--dataset digits, else 'reference'); one of {list_recipes()}",
     )
-    training.add_argument(
-        "--model", help=f"registered model name (default: the recipe's); {MODEL_HELP}"
-    )
+    add_config_arguments(training)
     training.add_argument(
         "--model-arg",
         action="append",
@@ -62,63 +64,11 @@ def add_parser(subparsers: Any) -> None:
         "JSON if it parses (e.g. dropout=0.1, head_dropout=[0,0.2]), else a string; "
         "repeat for more",
     )
-    training.add_argument("--epochs", type=int, help="number of epochs")
-    training.add_argument("--batch-size", type=int, help="images per step")
-    training.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    training.add_argument("--optimizer", help="Keras optimizer name, e.g. adam, sgd")
-    training.add_argument("--learning-rate", type=float, help="peak learning rate")
-    training.add_argument(
-        "--schedule", choices=_SCHEDULES, help="learning-rate schedule"
-    )
-    training.add_argument("--warmup-epochs", type=float, help="epochs of warmup")
-    training.add_argument("--label-smoothing", type=float, help="label smoothing")
     training.add_argument(
         "--augment",
         metavar="SPEC",
         help="augmentation of the training batches, e.g. 'flip,translate=4,cutout=8', "
         "'default' or 'none' (default: the recipe's)",
-    )
-    training.add_argument(
-        "--early-stopping", type=int, metavar="PATIENCE", help="early-stopping patience"
-    )
-    training.add_argument(
-        "--class-weight", choices=("balanced",), help="weight classes by frequency"
-    )
-    training.add_argument(
-        "--steps-per-execution", type=int, help="training steps per compiled call"
-    )
-    training.add_argument(
-        "--precision",
-        choices=("float32", "mixed_bfloat16"),
-        help="compute precision (default: the recipe's); mixed_bfloat16 is faster "
-        "on CPUs with AVX512-BF16 or AMX, slower on others",
-    )
-    training.add_argument(
-        "--fused-batch-norm",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="train batch norm with TensorFlow's fused kernel: same results up to "
-        "round-off, faster on a CPU (default: the recipe's)",
-    )
-    training.add_argument(
-        "--precise-batch-norm",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="re-estimate the batch-norm statistics at inference (dropout off) "
-        "from training images before each validation and at the end (default: "
-        "the recipe's)",
-    )
-    training.add_argument(
-        "--restore-best-weights",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="keep the weights of the epoch with the lowest validation loss "
-        "(default: the recipe's)",
-    )
-    training.add_argument(
-        "--no-deterministic",
-        action="store_true",
-        help="skip TensorFlow op determinism (faster on some hardware)",
     )
     training.add_argument(
         "--init-from",
@@ -127,6 +77,58 @@ def add_parser(subparsers: Any) -> None:
         "file): every layer whose name and weight shapes match is copied, e.g. to "
         "fine-tune on new data or to train longer",
     )
+    _add_output_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def _flag_type(annotation: str) -> Any:
+    for name, kind in (("bool", bool), ("int", int), ("float", float)):
+        if annotation.split(" | ")[0] == name:
+            return kind
+    return str
+
+
+def add_config_arguments(group: Any) -> None:
+    """Add one flag per field of :class:`~kerasimgcls.TrainingConfig` with help.
+
+    The flag is the field's name with dashes (or its metadata's ``flag``), its
+    ``dest`` the field's name, its default ``None`` ("the recipe's"); a bool field
+    becomes ``--name/--no-name``.
+    """
+    for config_field in dataclasses.fields(TrainingConfig):
+        meta = config_field.metadata
+        if "help" not in meta or config_field.name in _NOT_FLAGS:
+            continue
+        flag = meta.get("flag", "--" + config_field.name.replace("_", "-"))
+        options: dict[str, Any] = {
+            "dest": config_field.name,
+            "default": None,
+            "help": f"{meta['help']} (default: the recipe's)",
+        }
+        kind = _flag_type(str(config_field.type))
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = kind
+            for key in ("choices", "metavar"):
+                if key in meta:
+                    options[key] = meta[key]
+        if config_field.name == "model":
+            options["help"] += f"; {MODEL_HELP}"
+        group.add_argument(flag, **options)
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~kerasimgcls.TrainingConfig` fields given on the command line."""
+    names = [f.name for f in dataclasses.fields(TrainingConfig)]
+    return {
+        name: getattr(args, name)
+        for name in names
+        if getattr(args, name, None) is not None
+    }
+
+
+def _add_output_arguments(parser: Any) -> None:
     output = parser.add_argument_group("output")
     output.add_argument(
         "--run-dir",
@@ -158,7 +160,6 @@ def add_parser(subparsers: Any) -> None:
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar, only the summary"
     )
-    parser.set_defaults(handler=run)
 
 
 def parse_augment(spec: str | None, recipe_augment: Any) -> Any:
@@ -205,12 +206,11 @@ def parse_model_args(specs: list[str]) -> dict[str, Any]:
 
 def _check_model_args(model_name: str, kwargs: dict[str, Any]) -> None:
     """Refuse unknown model names and arguments before loading any data."""
-    from kerasimgcls.models import _REGISTRY, list_models
+    from kerasimgcls.models import get_model_factory, is_model, list_models
 
-    factory = _REGISTRY.get(model_name)
-    if factory is None:
+    if not is_model(model_name):
         raise ValueError(f"Unknown model {model_name!r}. Available: {list_models()}")
-    accepted = inspect.signature(factory).parameters
+    accepted = inspect.signature(get_model_factory(model_name)).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(
@@ -221,12 +221,11 @@ def _check_model_args(model_name: str, kwargs: dict[str, Any]) -> None:
 
 def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
     """Model arguments computed from the training images (fixed, seeded subset)."""
-    from kerasimgcls.models import _REGISTRY
+    from kerasimgcls.models import get_model_factory, is_model
 
-    factory = _REGISTRY.get(model_name)  # run() has refused unknown names
-    if (
-        factory is None
-        or "whitening_images" not in inspect.signature(factory).parameters
+    if not is_model(model_name) or (
+        "whitening_images"
+        not in inspect.signature(get_model_factory(model_name)).parameters
     ):
         return {}
     import numpy as np
@@ -250,39 +249,84 @@ def _default_recipe(spec: dict[str, Any]) -> str:
 
 def _recipe_model_kwargs(recipe: Any, model_name: str) -> dict[str, Any]:
     """The recipe's model arguments that ``model_name``'s factory accepts."""
-    from kerasimgcls.models import _REGISTRY
+    from kerasimgcls.models import get_model_factory
 
     kwargs = dict(recipe.model_kwargs)
     if model_name == recipe.model:
         return kwargs
-    accepted = inspect.signature(_REGISTRY[model_name]).parameters
+    accepted = inspect.signature(get_model_factory(model_name)).parameters
     return {key: value for key, value in kwargs.items() if key in accepted}
 
 
-def _describe_recipe(
-    recipe: Any, derived: bool, steps: int, epochs: int, momentum: Any
-) -> str:
-    text = f"recipe {recipe.name}"
-    if derived:
-        text += (
-            f" (from {steps} steps per epoch: {epochs} epochs, batch-norm "
-            f"momentum {momentum})"
+def training_config(
+    args: argparse.Namespace, recipe: Any, data: Any, model_args: dict[str, Any]
+) -> tuple[TrainingConfig, Any]:
+    """The run's configuration: the recipe, fitted to the data, then the flags.
+
+    Returns:
+        The configuration and the recipe as fitted to the data.
+    """
+    overrides = config_overrides(args)
+    model_name = overrides.pop("model", recipe.model)
+    recipe = recipe.for_data(
+        len(data.train), data.input_shape, batch_size=overrides.get("batch_size")
+    )
+    if "optimizer" in overrides:  # another optimizer: not the recipe's arguments
+        overrides["optimizer_kwargs"] = {}
+    augment = parse_augment(args.augment, recipe.augment)
+    try:
+        config = dataclasses.replace(
+            TrainingConfig.from_dict(recipe.to_dict()),
+            **overrides,
+            model=model_name,
+            model_kwargs={**_recipe_model_kwargs(recipe, model_name), **model_args},
+            augment=None if augment is None else dataclasses.asdict(augment),
         )
-    return text
+    except (TypeError, ValueError) as err:  # in the CLI's words: --epochs, not epochs=
+        message = re.sub(
+            r"\b([a-z_]+)=",
+            lambda m: "--" + m.group(1).replace("_", "-") + " ",
+            str(err),
+        )
+        raise type(err)(message) from err
+    return _without_validation(config, data, overrides), recipe
 
 
-def _pick(value: Any, default: Any) -> Any:
-    return default if value is None else value
+def _without_validation(
+    config: TrainingConfig, data: Any, overrides: dict[str, Any]
+) -> TrainingConfig:
+    """Without a validation split, no epoch can be chosen by its validation loss."""
+    if data.validation is not None:
+        return config
+    asked = [
+        flag
+        for flag, name in (
+            ("--early-stopping", "early_stopping_patience"),
+            ("--restore-best-weights", "restore_best_weights"),
+        )
+        if overrides.get(name)
+    ]
+    if asked:
+        raise ValueError(
+            f"{' and '.join(asked)} choose the epoch with the lowest validation "
+            "loss, but there is no validation split (--validation-split 0): drop "
+            f"{' and '.join(asked)}, or hold out images with --validation-split 0.1"
+        )
+    if config.early_stopping_patience or config.restore_best_weights:
+        print(
+            "no validation split: the recipe's early stopping and best-epoch "
+            "weights are off; the last epoch's weights are kept"
+        )
+    return dataclasses.replace(
+        config, early_stopping_patience=None, restore_best_weights=False
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say; print where the run went and its scores."""
-    from kerasimgcls.models import get_model
-    from kerasimgcls.training import Trainer
-
     spec = data_spec_from_args(args)
     recipe = get_recipe(args.recipe or _default_recipe(spec))
-    model_name = args.model or recipe.model
+    model_name = str(args.model or recipe.model)
     model_args = parse_model_args(args.model_arg)
     _check_model_args(model_name, model_args)
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
@@ -294,22 +338,62 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or default_run_dir(args, spec, model_name))
     data = load_data(spec)
     print(f"data: {data.summary()}")
-    derived = recipe.derive_from_data
-    recipe = recipe.for_data(
-        len(data.train), data.input_shape, batch_size=args.batch_size
+    config, fitted = training_config(args, recipe, data, model_args)
+    copied: list[str] = []
+    trainer = _make_trainer(args, config, data, run_dir, init_from, copied)
+    trainer.metadata.update(
+        recipe=fitted.to_dict(),
+        model_name=model_name,
+        model_args=json_ready(model_args),
+        data=spec,
     )
-    augment = parse_augment(args.augment, recipe.augment)
-    get_model_kwargs = {
+    state, finished = _run_state(args, run_dir)
+    print(f"model {model_name}; {_recipe_words(recipe, config, data)}; {state}")
+    with _silence_resume_log(finished):
+        history = trainer.fit(data)
+    if init_from is not None:
+        print(
+            f"initialised from {args.init_from}: {len(copied)} layers copied "
+            f"({', '.join(copied)})"
+        )
+    _print_results(args, trainer, data, history)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _recipe_words(recipe: Any, config: TrainingConfig, data: Any) -> str:
+    text = f"recipe {recipe.name}"
+    if recipe.derive_from_data:
+        steps = -(-len(data.train) // config.batch_size)
+        momentum = config.model_kwargs.get("batch_norm_momentum")
+        text += (
+            f" (from {steps} steps per epoch: {config.epochs} epochs, batch-norm "
+            f"momentum {momentum})"
+        )
+    return text
+
+
+def _make_trainer(
+    args: argparse.Namespace,
+    config: TrainingConfig,
+    data: Any,
+    run_dir: Path,
+    init_from: Any,
+    copied: list[str],
+) -> Any:
+    from kerasimgcls.models import get_model
+    from kerasimgcls.training import Trainer
+
+    assert config.model is not None
+    kwargs = {
         "input_shape": data.input_shape,
         "num_classes": data.num_classes,
-        **_recipe_model_kwargs(recipe, model_name),
-        **model_args,
-        **_data_dependent_kwargs(model_name, data),
+        **dict(config.model_kwargs),
+        **_data_dependent_kwargs(config.model, data),
     }
-    copied: list[str] = []
 
     def build() -> Any:
-        model = get_model(model_name, **get_model_kwargs)
+        model = get_model(str(config.model), **kwargs)
         if init_from is not None:
             copied[:] = copy_matching_weights(init_from, model)
         return model
@@ -323,60 +407,18 @@ def run(args: argparse.Namespace) -> int:
                 log_dir=str(run_dir / "tensorboard"), write_graph=False
             )
         )
-    batch_size = _pick(args.batch_size, recipe.batch_size)
-    epochs = _pick(args.epochs, recipe.epochs)
-    trainer = Trainer(
+    init = None
+    if args.init_from is not None:
+        init = {"path": str(Path(args.init_from).resolve()), "layers": copied}
+    return Trainer(
         build,
-        optimizer=args.optimizer or recipe.make_optimizer(),
-        learning_rate=_pick(args.learning_rate, recipe.learning_rate),
-        schedule=_pick(args.schedule, recipe.schedule),
-        warmup_epochs=_pick(args.warmup_epochs, recipe.warmup_epochs),
-        label_smoothing=_pick(args.label_smoothing, recipe.label_smoothing),
-        seed=args.seed,
-        deterministic=not args.no_deterministic,
+        config=config,
         run_dir=run_dir,
         overwrite=args.overwrite,
         callbacks=callbacks,
-        early_stopping_patience=_pick(
-            args.early_stopping, recipe.early_stopping_patience
-        ),
-        class_weight=args.class_weight,
-        steps_per_execution=_pick(args.steps_per_execution, recipe.steps_per_execution),
-        precision=_pick(args.precision, recipe.precision),
-        fused_batch_norm=_pick(args.fused_batch_norm, recipe.fused_batch_norm),
-        precise_batch_norm=_pick(args.precise_batch_norm, recipe.precise_batch_norm),
-        restore_best_weights=_pick(
-            args.restore_best_weights, recipe.restore_best_weights
-        ),
-        metadata={
-            "command": ["kerasimgcls", *args.argv],
-            "recipe": recipe.to_dict(),
-            "model_name": model_name,
-            "model_args": json_ready(model_args),
-            "data": spec,
-            "init_from": None
-            if args.init_from is None
-            else {"path": str(Path(args.init_from).resolve()), "layers": copied},
-        },
+        metadata={"command": ["kerasimgcls", *args.argv], "init_from": init},
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
     )
-    state, finished = _run_state(args, run_dir)
-    steps = -(-len(data.train) // batch_size)
-    momentum = get_model_kwargs.get("batch_norm_momentum")
-    described = _describe_recipe(recipe, derived, steps, epochs, momentum)
-    print(f"model {model_name}; {described}; {state}")
-    with _silence_resume_log(finished):
-        history = trainer.fit(
-            data, epochs=epochs, batch_size=batch_size, augment=augment
-        )
-    if init_from is not None:
-        print(
-            f"initialised from {args.init_from}: {len(copied)} layers copied "
-            f"({', '.join(copied)})"
-        )
-    _print_results(args, trainer, data, history)
-    print(f"run directory: {run_dir}")
-    return 0
 
 
 def _print_results(
@@ -428,7 +470,7 @@ def _run_state(args: argparse.Namespace, run_dir: Path) -> tuple[str, bool]:
 @contextlib.contextmanager
 def _silence_resume_log(finished: bool) -> Iterator[None]:
     """Keep the Trainer's "resuming ..." line off a reused run's output."""
-    logger = logging.getLogger("kerasimgcls.training._trainer")
+    logger = logging.getLogger("kerasimgcls.training._checkpoint")
     level = logger.level
     if finished:
         logger.setLevel(logging.WARNING)
@@ -534,11 +576,11 @@ _RUN_NAME_FLAGS = (
     ("warmup_epochs", "warmup"),
     ("label_smoothing", "ls"),
     ("augment", "aug"),
-    ("early_stopping", "patience"),
+    ("early_stopping_patience", "patience"),
     ("class_weight", "cw"),
     ("precision", ""),
     ("fused_batch_norm", "fusedbn"),
-    ("no_deterministic", "nondet"),
+    ("deterministic", "nondet"),
     ("init_from", "from"),
     ("skip_bad_images", "skipbad"),
     ("image_size", "size"),
@@ -569,13 +611,16 @@ def default_run_dir(
     parts = []
     for dest, label in _RUN_NAME_FLAGS:
         value = getattr(args, dest, None)
+        if dest == "deterministic":  # named when turned off
+            value = value is False
         if value in (None, False, [], defaults.get(dest, ())):
             continue
         parts.append(label + _name_part(dest, value))
     tail = "-".join(parts)
     if len(tail) > _MAX_NAME:
         tail = "h" + hashlib.sha256(tail.encode()).hexdigest()[:10]
-    name = f"{source}-{model_name}-seed{args.seed}" + (f"-{tail}" if tail else "")
+    seed = 0 if getattr(args, "seed", None) is None else args.seed
+    name = f"{source}-{model_name}-seed{seed}" + (f"-{tail}" if tail else "")
     return Path("runs") / name
 
 

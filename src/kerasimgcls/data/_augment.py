@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from kerasimgcls._validation import check_choice
+from kerasimgcls._validation import check_choice, check_scalar
 
 __all__ = ["Augmentation", "check_fits"]
 
 FillMode = Literal["reflect", "constant"]
+FlipMode = Literal["random", "alternating"]
 
 # Keeps augmentation randomness independent of the shuffle, which uses the bare seed.
 _AUGMENT_SALT = 0x6B6963
+# Seeds the per-image flips of flip_mode="alternating" (fixed for the whole run).
+_ALTERNATING_SALT = 0x616C74
 
 
 @dataclass(frozen=True)
@@ -42,40 +44,42 @@ class Augmentation:
         fill_mode: How the border is filled when translating: ``"reflect"`` mirrors
             the image (like ``keras.layers.RandomTranslation``), ``"constant"``
             pads with zeros.
+        flip_mode: With ``flip``: ``"random"`` mirrors each image of each batch
+            with probability 1/2; ``"alternating"`` (cifar10-airbench) mirrors a
+            random half of the images, chosen once from the seed, in even epochs
+            and the other half in odd epochs, so every image is seen both ways
+            in any two consecutive epochs (10.8 -> 9.9 epochs to 94% in
+            airbench's ablation). Which images are mirrored depends only on
+            ``(seed, epoch, image index)``.
 
     Raises:
         TypeError: If ``flip`` is not a bool or a size is not an integer.
-        ValueError: If a size is negative or ``fill_mode`` is unknown.
+        ValueError: If a size is negative or ``fill_mode`` or ``flip_mode`` is
+            unknown.
 
     Example:
         >>> from kerasimgcls import Augmentation
         >>> Augmentation(flip=True, translate=4, cutout=8)
-        Augmentation(flip=True, translate=4, cutout=8, fill_mode='reflect')
-        >>> Augmentation.from_string("flip,translate=2")
-        Augmentation(flip=True, translate=2, cutout=0, fill_mode='reflect')
+        Augmentation(flip=True, translate=4, cutout=8, fill_mode='reflect', flip_mode='random')
+        >>> Augmentation.from_string("flip=alternating,translate=2").flip_mode
+        'alternating'
     """
 
     flip: bool = True
     translate: int = 4
     cutout: int = 0
     fill_mode: FillMode = "reflect"
+    flip_mode: FlipMode = "random"
 
     def __post_init__(self) -> None:
         if not isinstance(self.flip, bool):
             raise TypeError(f"flip must be True or False; received flip={self.flip!r}")
         for name in ("translate", "cutout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(
-                    f"{name} must be an integer number of pixels; received "
-                    f"{name}={value!r}"
-                )
-            if value < 0:
-                raise ValueError(
-                    f"{name} must be >= 0 (0 turns it off); received {name}={value!r}"
-                )
-            object.__setattr__(self, name, int(value))
+            # A number of pixels; 0 turns it off.
+            pixels = check_scalar(getattr(self, name), name, kind=int, min_val=0)
+            object.__setattr__(self, name, pixels)
         check_choice(self.fill_mode, "fill_mode", ("constant", "reflect"))
+        check_choice(self.flip_mode, "flip_mode", ("alternating", "random"))
 
     @property
     def is_identity(self) -> bool:
@@ -93,11 +97,11 @@ class Augmentation:
         Raises:
             ValueError: If ``settings`` has an unknown key.
         """
-        unknown = sorted(set(settings) - {"flip", "translate", "cutout", "fill_mode"})
+        allowed = {"flip", "translate", "cutout", "fill_mode", "flip_mode"}
+        unknown = sorted(set(settings) - allowed)
         if unknown:
             raise ValueError(
-                f"unknown augmentation setting(s) {unknown}; allowed: "
-                "['cutout', 'fill_mode', 'flip', 'translate']"
+                f"unknown augmentation setting(s) {unknown}; allowed: {sorted(allowed)}"
             )
         return cls(**settings)
 
@@ -105,8 +109,9 @@ class Augmentation:
     def from_string(cls, text: str) -> Augmentation:
         """Parse ``"flip,translate=4,cutout=8"`` (the CLI's ``--augment`` value).
 
-        Items are comma-separated: ``flip`` (or ``noflip``), ``translate=N``,
-        ``cutout=N``, ``fill_mode=reflect|constant``. Operations not named are
+        Items are comma-separated: ``flip`` (or ``noflip``, or
+        ``flip=alternating``), ``translate=N``, ``cutout=N``,
+        ``fill_mode=reflect|constant``. Operations not named are
         off; ``"none"`` means no augmentation at all and ``"default"`` means
         ``Augmentation()``.
 
@@ -123,6 +128,9 @@ class Augmentation:
             key, _, value = item.partition("=")
             if item in ("flip", "noflip"):
                 settings["flip"] = item == "flip"
+            elif key == "flip" and value in ("random", "alternating"):
+                settings["flip"] = True
+                settings["flip_mode"] = value
             elif key in ("translate", "cutout") and value.isdigit():
                 settings[key] = int(value)
             elif key == "fill_mode" and value:
@@ -130,7 +138,7 @@ class Augmentation:
             else:
                 raise ValueError(
                     f"cannot parse augmentation item {item!r} in {text!r}; expected "
-                    "items like 'flip', 'translate=4', 'cutout=8', "
+                    "items like 'flip', 'flip=alternating', 'translate=4', 'cutout=8', "
                     "'fill_mode=constant', or 'none'"
                 )
         return cls(**settings)
@@ -172,8 +180,34 @@ def check_fits(augmentation: Augmentation, height: int, width: int) -> None:
             )
 
 
-def augment_batch(images: Any, augmentation: Augmentation, seed: Any) -> Any:
+def image_flips(seed: int, size: int) -> Any:
+    """Which of ``size`` images ``flip_mode="alternating"`` mirrors in even epochs.
+
+    A bool tensor of shape ``(size,)``, a pure function of ``seed``: half of the
+    images at random, fixed for the run (odd epochs mirror the complement).
+    """
+    import tensorflow as tf
+
+    pair = tf.constant([seed, _ALTERNATING_SALT], dtype=tf.int64)
+    return tf.random.stateless_uniform([size], pair) < 0.5
+
+
+def alternating_flips(flips: Any, index: Any, epoch: Any) -> Any:
+    """The mirror mask of a batch of image ``index`` under alternating flips."""
+    import tensorflow as tf
+
+    odd = tf.equal(tf.math.floormod(tf.cast(epoch, tf.int64), 2), 1)
+    return tf.math.logical_xor(tf.gather(flips, index), odd)
+
+
+def augment_batch(
+    images: Any, augmentation: Augmentation, seed: Any, *, flipped: Any | None = None
+) -> Any:
     """Augment a uint8 batch ``(b, h, w, c)`` using the stateless ``seed``.
+
+    ``flipped`` (bool, shape ``(b,)``) says which images to mirror when the flips
+    are not random per batch (``flip_mode="alternating"``: see
+    :func:`alternating_flips`); it is required then.
 
     Raises:
         ValueError: If the translation or cutout does not fit the images (checked
@@ -194,9 +228,15 @@ def augment_batch(images: Any, augmentation: Augmentation, seed: Any) -> Any:
         tf.random.experimental.stateless_split(seed, 3)
     )
     batch = tf.shape(images)[0]
-    flipped = None
-    if augmentation.flip:
+    if not augmentation.flip:
+        flipped = None
+    elif augmentation.flip_mode == "random":
         flipped = tf.random.stateless_uniform([batch], flip_seed) < 0.5
+    elif flipped is None:
+        raise ValueError(
+            "flip_mode='alternating' needs the batch's flipped mask (the pipeline "
+            "passes it from the image indices and the epoch)"
+        )
     if augmentation.translate:
         images = _translate(images, augmentation, translate_seed, flipped)
     elif flipped is not None:

@@ -12,7 +12,11 @@ from typing import Any
 import numpy as np
 
 from kerasimgcls._io import write_json_atomic
-from kerasimgcls._validation import check_path_exists, check_positive_int
+from kerasimgcls._validation import (
+    check_path_exists,
+    check_positive_int,
+    check_scalar,
+)
 from kerasimgcls.data._files import (
     decode_file,
     decode_many,
@@ -178,6 +182,7 @@ def check_image_folder(
         NotADirectoryError: If ``path`` is not a folder.
         ValueError: If ``path`` has no class sub-folders or
             ``imbalance_threshold`` is below 1.
+        TypeError: If ``imbalance_threshold`` is not a number.
 
     Example:
         >>> from kerasimgcls import check_image_folder
@@ -188,18 +193,9 @@ def check_image_folder(
     from kerasimgcls.data._image_folder import split_layout
 
     root = check_path_exists(path, "path", kind="dir")
-    if isinstance(imbalance_threshold, bool) or not isinstance(
-        imbalance_threshold, int | float
-    ):
-        raise TypeError(
-            "imbalance_threshold must be a number >= 1; received "
-            f"imbalance_threshold={imbalance_threshold!r}"
-        )
-    if not imbalance_threshold >= 1.0:
-        raise ValueError(
-            "imbalance_threshold must be a number >= 1; received "
-            f"imbalance_threshold={imbalance_threshold!r}"
-        )
+    imbalance_threshold = check_scalar(
+        imbalance_threshold, "imbalance_threshold", min_val=1, expected="a number >= 1"
+    )
     threads = (
         default_workers() if workers is None else check_positive_int(workers, "workers")
     )
@@ -249,36 +245,11 @@ def _build_report(
         for name in scan.class_names:
             if name not in scan.empty_classes and counts[name] == 0:
                 empty.append(f"{prefix}{name} (no decodable image)")
-    train_counts = class_counts["train"]
-    ratio, weights = _balance(train_counts)
-    warnings: list[str] = []
-    problems: list[str] = []
-    if bad:
-        problems.append(
-            f"{len(bad)} file(s) cannot be decoded; fix or remove them, or load with "
-            "on_error='skip'"
-        )
-    if empty:
-        problems.append(f"empty class folder(s): {', '.join(empty)}")
-    if not any(sum(c.values()) for c in class_counts.values()):
-        problems.append("no decodable image at all")
-    if ratio is not None and ratio > imbalance_threshold:
-        smallest = min((n for n in train_counts.values() if n), default=0)
-        largest = max(train_counts.values(), default=0)
-        warnings.append(
-            f"classes are imbalanced: the largest has {largest} images, the smallest "
-            f"{smallest} ({ratio:.2f}x); consider class_weight='balanced' (suggested "
-            "weights are in the report)"
-        )
-    if skipped:
-        warnings.append(
-            f"{len(skipped)} file(s) skipped for their extension or as hidden files"
-        )
-    if len(sizes) > 1:
-        warnings.append(
-            f"images come in {len(sizes)} sizes; pass image_size=(height, width) to "
-            "load_image_folder to resize them"
-        )
+    ratio, weights = _balance(class_counts["train"])
+    problems = _problems(bad, empty, class_counts)
+    warnings = _warnings(
+        class_counts["train"], ratio, imbalance_threshold, skipped, sizes
+    )
     unknown = [s for s in scans if set(scans[s].class_names) - set(names)]
     if unknown:
         warnings.append(f"split(s) {unknown} have class folders that train/ lacks")
@@ -297,6 +268,54 @@ def _build_report(
         warnings=tuple(warnings),
         problems=tuple(problems),
     )
+
+
+def _problems(
+    bad: list[dict[str, str]],
+    empty: list[str],
+    class_counts: dict[str, dict[str, int]],
+) -> list[str]:
+    """What must be fixed before training: bad files, empty classes, no image."""
+    problems: list[str] = []
+    if bad:
+        problems.append(
+            f"{len(bad)} file(s) cannot be decoded; fix or remove them, or load with "
+            "on_error='skip'"
+        )
+    if empty:
+        problems.append(f"empty class folder(s): {', '.join(empty)}")
+    if not any(sum(c.values()) for c in class_counts.values()):
+        problems.append("no decodable image at all")
+    return problems
+
+
+def _warnings(
+    train_counts: dict[str, int],
+    ratio: float | None,
+    imbalance_threshold: float,
+    skipped: list[str],
+    sizes: Counter[str],
+) -> list[str]:
+    """What training copes with but the user should know: imbalance, skips, sizes."""
+    warnings: list[str] = []
+    if ratio is not None and ratio > imbalance_threshold:
+        smallest = min((n for n in train_counts.values() if n), default=0)
+        largest = max(train_counts.values(), default=0)
+        warnings.append(
+            f"classes are imbalanced: the largest has {largest} images, the smallest "
+            f"{smallest} ({ratio:.2f}x); consider class_weight='balanced' (suggested "
+            "weights are in the report)"
+        )
+    if skipped:
+        warnings.append(
+            f"{len(skipped)} file(s) skipped for their extension or as hidden files"
+        )
+    if len(sizes) > 1:
+        warnings.append(
+            f"images come in {len(sizes)} sizes; pass image_size=(height, width) to "
+            "load_image_folder to resize them"
+        )
+    return warnings
 
 
 def _balance(counts: dict[str, int]) -> tuple[float | None, dict[str, float]]:

@@ -8,11 +8,18 @@ seen.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Literal
 
-from kerasimgcls._validation import check_choice, check_positive_int
+from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
 from kerasimgcls.data._augment import Augmentation, augment_batch, batch_seed
+from kerasimgcls._validation import check_choice, check_positive_int
+from kerasimgcls.data._augment import (
+    Augmentation,
+    alternating_flips,
+    augment_batch,
+    batch_seed,
+    image_flips,
+)
 from kerasimgcls.data._dataset import Split
 
 __all__ = ["epochs_dataset", "to_tf_dataset"]
@@ -75,11 +82,18 @@ def _batches(
 ) -> Any:
     import tensorflow as tf
 
+    flips = None
+    if augment is not None and augment.flip and augment.flip_mode == "alternating":
+        flips = image_flips(seed, int(images.shape[0]))
+
     def gather(batch_index: Any, index: Any) -> tuple[Any, Any]:
         x = tf.gather(images, index)
         if augment is not None:
+            flipped = None if flips is None else alternating_flips(flips, index, epoch)
             # On uint8, before the cast: a quarter of the bytes to move.
-            x = augment_batch(x, augment, batch_seed(seed, epoch, batch_index))
+            x = augment_batch(
+                x, augment, batch_seed(seed, epoch, batch_index), flipped=flipped
+            )
         x = tf.cast(x, tf.float32)
         if input_scaling == "unit":
             x = x / 255.0
@@ -291,6 +305,4 @@ def epochs_dataset(
 
 
 def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer; received seed={seed!r}")
-    return int(seed)
+    return int(check_scalar(seed, "seed", kind=int))

@@ -262,5 +262,5 @@ def safe_load(data: bytes, source: str) -> Any:
         OverflowError,
     ) as err:
         raise _InvalidPickleError(
-            f"{source!r} is not a valid CIFAR batch pickle: {err or type(err).__name__}"
+            f"{source!r} is not a valid CIFAR batch pickle: {str(err) or type(err).__name__}"
         ) from err

@@ -679,17 +679,24 @@ def _names(meta: Any, key: bytes, path: Path, count: int) -> tuple[str, ...]:
     return check_class_names(names, f"the class names of {str(path)!r}")
 
 
-def _integer_labels(labels: Any, path: Path, key: str, count: int) -> NDArray[Any]:
-    """``labels`` (a list of ints or a 1-D integer array) as int64, or raise."""
+def _checked_labels(
+    labels: Any, source: str, key: str, count: int, num_classes: int
+) -> NDArray[np.int64]:
+    """``labels`` of a dataset file as int64, one per image, each in range, or raise.
+
+    The one check of labels read from a CIFAR batch, an ``.npz`` or IDX files:
+    a list of ints or a 1-D integer array (no bools, floats or huge integers),
+    ``count`` of them, each in ``[0, num_classes)``. ``source`` names the file.
+    """
     if isinstance(labels, list):
         if not all(type(value) is int for value in labels):
             raise ValueError(
-                f"{str(path)!r}: labels must be integers; {key!r} holds other values"
+                f"{source}: labels must be integers; {key!r} holds other values"
             )
         try:
             array = np.asarray(labels, dtype=np.int64)
         except OverflowError as err:
-            raise ValueError(f"{str(path)!r}: {key!r} holds huge integers") from err
+            raise ValueError(f"{source}: {key!r} holds huge integers") from err
     elif isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
         array = labels.astype(np.int64)
     else:
@@ -699,13 +706,19 @@ def _integer_labels(labels: Any, path: Path, key: str, count: int) -> NDArray[An
             else type(labels).__name__
         )
         raise ValueError(
-            f"{str(path)!r}: {key!r} must be a list or 1-D array of integer labels; "
+            f"{source}: {key!r} must be a list or 1-D array of integer labels; "
             f"found {found}"
         )
     if array.ndim != 1 or array.shape[0] != count:
         raise ValueError(
-            f"{str(path)!r}: {key!r} must hold one label per image ({count}); "
+            f"{source}: {key!r} must hold one label per image ({count}); "
             f"found shape {array.shape}"
+        )
+    bad = np.flatnonzero((array < 0) | (array >= num_classes))
+    if bad.size:
+        raise ValueError(
+            f"{source}: labels must be in [0, {num_classes}); found "
+            f"{int(array[bad[0]])} at index {int(bad[0])}"
         )
     return array
 
@@ -733,15 +746,9 @@ def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
             f"{str(path)!r}: 'data' must have 3072 columns (32x32x3); found "
             f"shape {data.shape}"
         )
-    integer_labels = _integer_labels(
-        labels, path, label_key.decode(), int(data.shape[0])
+    integer_labels = _checked_labels(
+        labels, repr(str(path)), label_key.decode(), int(data.shape[0]), num_classes
     )
-    bad = np.flatnonzero((integer_labels < 0) | (integer_labels >= num_classes))
-    if bad.size:
-        raise ValueError(
-            f"{str(path)!r}: labels must be in [0, {num_classes}); found "
-            f"{int(integer_labels[bad[0]])} at index {int(bad[0])}"
-        )
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return Split(np.ascontiguousarray(images), integer_labels)
 
@@ -858,19 +865,11 @@ def _load_mnist_like(
                 f"{name} x_{part} must be uint8 of shape (n, height, width); found "
                 f"{images.dtype} {images.shape}"
             )
-        if labels.dtype.kind not in "iu":
-            raise ValueError(
-                f"{name} y_{part} must hold integer labels; found {labels.dtype}"
-            )
-        labels = labels.astype(np.int64)
-        if labels.shape != (images.shape[0],) or (
-            labels.size and (labels.min() < 0 or labels.max() >= len(names))
-        ):
-            raise ValueError(
-                f"{name} y_{part} must hold {images.shape[0]} labels in "
-                f"[0, {len(names)})"
-            )
-        splits[part] = Split(images[..., np.newaxis], labels)
+        source = f"the {name} data in {str(location)!r}"
+        checked = _checked_labels(
+            labels, source, f"y_{part}", int(images.shape[0]), len(names)
+        )
+        splits[part] = Split(images[..., np.newaxis], checked)
     return _assemble(
         splits["train"], splits["test"], tuple(names), name, validation_split, seed
     )

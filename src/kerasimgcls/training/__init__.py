@@ -1,7 +1,39 @@
-"""Training: the :class:`Trainer`, its :class:`History`, seeding and schedules."""
+"""Training: the :class:`Trainer`, its callbacks, configuration, seeding, schedules.
+
+Importing the package is cheap: names are imported from their modules on first use
+(PEP 562), so the command line reads :class:`TrainingConfig` to build its flags
+without starting TensorFlow.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kerasimgcls.training._config import TrainingConfig
+    from kerasimgcls.training._divergence import TrainingDivergedError
+    from kerasimgcls.training._early_stopping import ResumableEarlyStopping
+    from kerasimgcls.training._history import History
+    from kerasimgcls.training._precise_bn import PreciseBatchNorm, precise_batch_norm
+    from kerasimgcls.training._schedules import SCHEDULES, WarmupSchedule
+    from kerasimgcls.training._seed import seed_everything
+    from kerasimgcls.training._trainer import Trainer
+
+_EXPORTS: dict[str, str] = {
+    "History": "kerasimgcls.training._history",
+    "PreciseBatchNorm": "kerasimgcls.training._precise_bn",
+    "ResumableEarlyStopping": "kerasimgcls.training._early_stopping",
+    "SCHEDULES": "kerasimgcls.training._schedules",
+    "Trainer": "kerasimgcls.training._trainer",
+    "TrainingConfig": "kerasimgcls.training._config",
+    "TrainingDivergedError": "kerasimgcls.training._divergence",
+    "WarmupSchedule": "kerasimgcls.training._schedules",
+    "precise_batch_norm": "kerasimgcls.training._precise_bn",
+    "seed_everything": "kerasimgcls.training._seed",
+}
+from kerasimgcls.training._fine_tune import FineTune
+from kerasimgcls.training._averaging import WeightAveraging
 from kerasimgcls.training._history import History
 from kerasimgcls.training._precise_bn import PreciseBatchNorm, precise_batch_norm
 from kerasimgcls.training._schedules import SCHEDULES, WarmupSchedule
@@ -10,11 +42,28 @@ from kerasimgcls.training._trainer import Trainer, TrainingDivergedError
 
 __all__ = [
     "SCHEDULES",
+    "FineTune",
     "History",
     "PreciseBatchNorm",
+    "ResumableEarlyStopping",
     "Trainer",
+    "TrainingConfig",
     "TrainingDivergedError",
     "WarmupSchedule",
+    "WeightAveraging",
     "precise_batch_norm",
     "seed_everything",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

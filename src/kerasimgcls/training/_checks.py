@@ -1,24 +1,26 @@
-"""Argument checks of :class:`~kerasimgcls.Trainer`: each names the argument."""
+"""Checks of what :class:`~kerasimgcls.Trainer` takes besides its configuration.
+
+Numbers and choices are checked once, by :class:`~kerasimgcls.TrainingConfig`
+(with :func:`kerasimgcls._validation.check_scalar`); here are the Keras objects
+and the data. Each message names the argument.
+"""
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 
-from kerasimgcls._validation import check_choice, check_positive_int
-from kerasimgcls.training._schedules import SCHEDULES
+from kerasimgcls.data import ImageDataset
 
 __all__ = [
     "check_callbacks",
-    "check_class_weight",
-    "check_learning_rate",
+    "check_data",
+    "check_image_shape",
     "check_optimizer",
     "check_schedule",
-    "check_warmup",
+    "check_verbose",
 ]
 
 
@@ -40,46 +42,17 @@ def check_optimizer(optimizer: object) -> Any:
     )
 
 
-def check_learning_rate(learning_rate: object) -> float | None:
-    if learning_rate is None:
-        return None
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
-        raise TypeError(
-            "learning_rate must be a positive float or None; received "
-            f"learning_rate={learning_rate!r}"
-        )
-    if not (math.isfinite(float(learning_rate)) and float(learning_rate) > 0):
+def check_schedule(schedule: object, learning_rate: object) -> Any:
+    """Refuse a ``LearningRateSchedule`` together with a ``learning_rate``."""
+    if (
+        isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+        and learning_rate is not None
+    ):
         raise ValueError(
-            "learning_rate must be a positive finite float; received "
-            f"learning_rate={learning_rate!r}"
+            "pass either a LearningRateSchedule as schedule or learning_rate, "
+            f"not both; received learning_rate={learning_rate!r}"
         )
-    return float(learning_rate)
-
-
-def check_schedule(schedule: object, learning_rate: float | None) -> Any:
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        if learning_rate is not None:
-            raise ValueError(
-                "pass either a LearningRateSchedule as schedule or learning_rate, "
-                f"not both; received learning_rate={learning_rate!r}"
-            )
-        return schedule
-    if schedule is None:
-        return None
-    return check_choice(schedule, "schedule", SCHEDULES)
-
-
-def check_warmup(warmup_epochs: object) -> float:
-    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, numbers.Real):
-        raise TypeError(
-            f"warmup_epochs must be a number; received warmup_epochs={warmup_epochs!r}"
-        )
-    if not (math.isfinite(float(warmup_epochs)) and float(warmup_epochs) >= 0):
-        raise ValueError(
-            "warmup_epochs must be a non-negative number; received "
-            f"warmup_epochs={warmup_epochs!r}"
-        )
-    return float(warmup_epochs)
+    return schedule
 
 
 def check_callbacks(callbacks: object) -> list[keras.callbacks.Callback]:
@@ -96,26 +69,46 @@ def check_callbacks(callbacks: object) -> list[keras.callbacks.Callback]:
     return list(callbacks)
 
 
-def check_class_weight(class_weight: object) -> Any:
-    if class_weight is None or class_weight == "balanced":
-        return class_weight
-    if isinstance(class_weight, Mapping):
-        checked: dict[int, float] = {}
-        for key, value in class_weight.items():
-            index = check_positive_int(key, "class_weight key", allow_zero=True)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(
-                    f"class_weight values must be numbers; received "
-                    f"class_weight[{key!r}]={value!r}"
-                )
-            if not (math.isfinite(float(value)) and float(value) >= 0):
-                raise ValueError(
-                    f"class_weight values must be non-negative; received "
-                    f"class_weight[{key!r}]={value!r}"
-                )
-            checked[index] = float(value)
-        return checked
-    raise ValueError(
-        "class_weight must be None, 'balanced' or a mapping from class index to "
-        f"weight; received class_weight={class_weight!r}"
+def check_verbose(verbose: object) -> int:
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1 or 2; received verbose={verbose!r}")
+    return int(verbose)
+
+
+def check_data(model: keras.Model, data: object) -> ImageDataset:
+    """Refuse data that is not an :class:`ImageDataset` or does not fit ``model``."""
+    if not isinstance(data, ImageDataset):
+        raise TypeError(
+            "data must be a kerasimgcls ImageDataset (from load_digits, "
+            f"from_arrays, load_cifar10, ...); received {type(data).__name__}"
+        )
+    if len(data.train) == 0:
+        raise ValueError("data.train is empty: there is nothing to train on")
+    if data.validation is not None and len(data.validation) == 0:
+        raise ValueError(
+            "data.validation is empty; use validation_split=0 for no validation"
+        )
+    outputs = model.output_shape
+    if isinstance(outputs, list):
+        raise ValueError("model must have a single output (class probabilities)")
+    if int(outputs[-1]) != data.num_classes:
+        raise ValueError(
+            f"the model outputs {outputs[-1]} classes but the dataset has "
+            f"num_classes={data.num_classes}; build the model with "
+            f"num_classes={data.num_classes}"
+        )
+    check_image_shape(model, data.input_shape, "data")
+    return data
+
+
+def check_image_shape(model: keras.Model, shape: tuple[int, ...], what: str) -> None:
+    expected = tuple(model.input_shape[1:])
+    compatible = len(expected) == len(shape) and all(
+        want is None or want == got for want, got in zip(expected, shape, strict=True)
     )
+    if not compatible:
+        raise ValueError(
+            f"{what} images have shape {tuple(shape)} but the model expects "
+            f"{expected}; build the model with input_shape={tuple(shape)} or "
+            "resize the images (image_size=...)"
+        )

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["multi_worker_fixes"]
+__all__ = ["is_chief", "multi_worker_fixes", "prebuild", "shard_by_data"]
 
 
 def _is_multi_worker(strategy: Any) -> bool:
@@ -60,3 +60,27 @@ def prebuild(model: Any, strategy: Any, dataset: Any) -> None:
     with strategy.scope():
         model._symbolic_build(data_batch=batch)
     model._maybe_symbolic_build = lambda *args, **kwargs: None
+
+
+def is_chief(strategy: Any) -> bool:
+    """Whether this process writes the run directory (one per cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None) if strategy else None
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    if "chief" in cluster:
+        return bool(resolver.task_type == "chief")
+    return bool(resolver.task_type == "worker" and int(resolver.task_id or 0) == 0)
+
+
+def shard_by_data(dataset: Any, strategy: Any) -> Any:
+    """Shard ``dataset`` by data (not by file) across the workers of ``strategy``."""
+    if strategy is None:
+        return dataset
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options)

@@ -34,8 +34,9 @@ from kerasimgcls._scaling import (
     check_input_scaling,
     check_model_images,
     prepare_images,
+    resolve_input_scaling,
 )
-from kerasimgcls._validation import check_positive_int
+from kerasimgcls._validation import check_scalar, check_seed
 
 __all__ = ["PreciseBatchNorm", "precise_batch_norm"]
 
@@ -193,26 +194,33 @@ def precise_batch_norm(
         ['input_scaling', 'layers', 'num_images']
     """
     array = _check_images(model, images)
-    num_images = check_positive_int(num_images, "num_images")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    num_images = check_scalar(num_images, "num_images", kind=int, min_val=1)
+    batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
+    seed = check_seed(seed)
     check_input_scaling(input_scaling)
-    seed = check_positive_int(seed, "seed", allow_zero=True)
-    from kerasimgcls._scaling import resolve_input_scaling
-
     decision = resolve_input_scaling(model, input_scaling)
-    layers = _batch_norm_layers(model)
     chosen = array[_sample(len(array), num_images, seed)]
-    summary: dict[str, Any] = {
-        "layers": [],
+    layers = _re_estimate(model, chosen, batch_size, decision.scaling)
+    logger.debug("precise batch norm: %d layers, %d images", len(layers), len(chosen))
+    return {
+        "layers": layers,
         "num_images": len(chosen),
         "input_scaling": decision.scaling,
     }
+
+
+def _re_estimate(
+    model: keras.Model, images: NDArray[np.uint8], batch_size: int, scaling: Any
+) -> list[str]:
+    """Set each batch norm's moving statistics, in call order; return their names."""
+    layers = _batch_norm_layers(model)
     if not layers:
-        return summary
+        return []
     batches = [
-        prepare_images(model, chosen[start : start + batch_size], decision.scaling)
-        for start in range(0, len(chosen), batch_size)
+        prepare_images(model, images[start : start + batch_size], scaling)
+        for start in range(0, len(images), batch_size)
     ]
+    updated = []
     for layer in _call_order(model, layers, batches[0][:1]):
         moments = _moments(model, layer, batches)
         if moments is None:
@@ -220,13 +228,8 @@ def precise_batch_norm(
         mean, variance = moments
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
         layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
-        summary["layers"].append(str(layer.name))
-    logger.debug(
-        "precise batch norm: %d layers re-estimated from %d images",
-        len(summary["layers"]),
-        len(chosen),
-    )
-    return summary
+        updated.append(str(layer.name))
+    return updated
 
 
 def _check_images(model: keras.Model, images: ArrayLike) -> NDArray[np.uint8]:
@@ -280,10 +283,10 @@ class PreciseBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.images = np.asarray(images)
-        self.num_images = check_positive_int(num_images, "num_images")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.num_images = check_scalar(num_images, "num_images", kind=int, min_val=1)
+        self.batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
         self.input_scaling = check_input_scaling(input_scaling)
-        self.seed = check_positive_int(seed, "seed", allow_zero=True)
+        self.seed = check_seed(seed)
         self.summary: dict[str, Any] = {}
         self._training = False
         self._fresh = False

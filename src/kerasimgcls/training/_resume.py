@@ -7,9 +7,11 @@ holds everything a restarted process needs to continue as if it had never stoppe
   every :class:`keras.random.SeedGenerator`, which is what dropout draws from);
 - every optimizer variable (slots and the iteration count, which drives the
   learning-rate schedule);
-- the best weights so far when early stopping restores them;
-- a JSON document: completed epochs, history rows, early-stopping state, and the
-  configuration the run must match to be resumed.
+- the state of every stateful callback (early stopping with its best weights,
+  user callbacks; see :mod:`kerasimgcls.training._state`), its arrays stored
+  beside the JSON;
+- a JSON document: completed epochs, history rows, whether training had stopped,
+  the callbacks' states, and the configuration the run must match to be resumed.
 
 The data order and augmentation of epoch ``e`` depend only on ``(seed, e)``, so with
 op determinism the continuation is bit-identical. Arrays are stored without pickle
@@ -32,7 +34,7 @@ from kerasimgcls._io import atomic_path
 
 __all__ = ["load_checkpoint", "restore_variables", "save_checkpoint", "snapshot"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def snapshot(variables: Sequence[Any]) -> list[np.ndarray[Any, Any]]:
@@ -139,7 +141,7 @@ def _check_stored(path: str | os.PathLike[str]) -> None:
 _STATE_TYPES = {
     "epoch": "a non-negative integer",
     "history": "a list of rows",
-    "early_stopping": "a mapping",
+    "callbacks": "a mapping",
     "config": "a mapping",
 }
 
@@ -151,7 +153,7 @@ def _check_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
         "epoch": type(epoch) is int and epoch >= 0,
         "history": isinstance(history, list)
         and all(isinstance(row, dict) for row in history),
-        "early_stopping": isinstance(state.get("early_stopping"), dict),
+        "callbacks": isinstance(state.get("callbacks", {}), dict),
         "config": isinstance(state.get("config", {}), dict),
     }
     for key, ok in valid.items():

@@ -29,6 +29,8 @@ __all__ = [
     "CHECKPOINT",
     "LOCK_FILE",
     "RUN_FILES",
+    "RunDirectory",
+    "describe_run",
     "environment",
     "locks_run_dir",
     "prepare_run_dir",
@@ -427,3 +429,156 @@ def write_metrics(
             metrics = loaded if isinstance(loaded, dict) else {}
     metrics[name] = {**scores, "num_images": int(num_images), "evaluated_at": utc_now()}
     return write_json_atomic(path, metrics)
+
+
+class RunDirectory:
+    """The run directory of one training: what is written into it, and when.
+
+    It owns ``run.json`` (the run's description and its ``status``: ``running``,
+    ``finished``, ``diverged``; ``interrupted`` comes from :func:`locks_run_dir`),
+    the history files, ``metrics.json`` and the final outputs. Only the process
+    that ``writes`` (the chief of a cluster) writes anything; without a path,
+    nothing is written.
+
+    Args:
+        path: The directory, or ``None`` for a run that writes nothing.
+        writes: Whether this process writes (``False`` on non-chief workers).
+        overwrite: Replace the run files instead of refusing or resuming.
+    """
+
+    def __init__(self, path: Path | None, *, writes: bool, overwrite: bool) -> None:
+        self.path = path
+        self.writes = path is not None and writes
+        self.overwrite = overwrite
+        self.info: dict[str, Any] = {}
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """``checkpoints/last.npz``, or ``None`` without a directory."""
+        return None if self.path is None else self.path / CHECKPOINT
+
+    def prepare(self) -> bool:
+        """Create or check the directory (:func:`prepare_run_dir`); ``True`` to resume."""
+        if self.path is None:
+            return False
+        if self.writes:
+            return prepare_run_dir(self.path, overwrite=self.overwrite)
+        return (self.path / CHECKPOINT).is_file()
+
+    def begin(self, info: dict[str, Any], *, resumed_at: int) -> None:
+        """Write ``run.json`` with ``status: running``, keeping earlier resumes."""
+        if not self.writes:
+            return
+        previous = self._previous()
+        self.info = {
+            "format": "kerasimgcls-run/1",
+            "status": "running",
+            **info,
+            "started_at": previous.get("started_at", utc_now()),
+            "resumes": list(previous.get("resumes", [])),
+            "finished_at": None,
+        }
+        if resumed_at:
+            self.info["resumes"].append({"epoch": resumed_at, "at": utc_now()})
+        self._write()
+
+    def set_status(self, status: str, *, error: str | None = None) -> None:
+        """Record the run's ``status`` (and ``error``) in ``run.json``."""
+        if not self.writes:
+            return
+        self.info["status"] = status
+        if error is not None:
+            self.info["error"] = error
+        self.info["finished_at"] = None if status == "running" else utc_now()
+        self._write()
+
+    def write_history(self, history: Any) -> None:
+        """Write ``history.csv`` and ``history.json``."""
+        if self.writes:
+            assert self.path is not None
+            history.to_csv(self.path / "history.csv")
+            history.to_json(self.path / "history.json")
+
+    def finish(
+        self,
+        history: Any,
+        final: dict[str, Any],
+        *,
+        save_model: Callable[[Path], Any],
+        title: str,
+    ) -> None:
+        """Write the history, ``curves.png``, ``model.keras``; mark the run finished."""
+        if not self.writes:
+            return
+        assert self.path is not None
+        self.write_history(history)
+        if len(history):
+            history.plot(self.path / "curves.png", title=title)
+        save_model(self.path / "model.keras")
+        self.info["final"] = final
+        self.set_status("finished")
+
+    def write_metrics(self, name: str, scores: dict[str, float], size: int) -> None:
+        """Record the scores of split ``name`` in ``metrics.json``."""
+        if self.writes:
+            assert self.path is not None
+            write_metrics(self.path, name, scores, size)
+
+    def _previous(self) -> dict[str, Any]:
+        assert self.path is not None
+        path = self.path / "run.json"
+        if not path.is_file() or self.overwrite:
+            return {}
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return previous if isinstance(previous, dict) else {}
+
+    def _write(self) -> None:
+        assert self.path is not None
+        write_json_atomic(self.path / "run.json", self.info)
+
+
+def describe_run(trainer: Any, data: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """What ``run.json`` says of a trainer's run besides its status and times."""
+    model, metadata, strategy = trainer.model, trainer.metadata, trainer.strategy
+    scaling = trainer.scaling
+    data_section: dict[str, Any] = {
+        "name": data.name,
+        "fingerprint": data.fingerprint,
+        "input_shape": list(data.input_shape),
+        "num_classes": data.num_classes,
+        "sizes": {name: len(split) for name, split in data.splits().items()},
+        **dict(metadata.get("data", {})),
+    }
+    return {
+        "config": config,
+        "data": data_section,
+        "class_names": list(data.class_names),
+        "input_scaling": {"scaling": scaling.scaling, "reason": scaling.reason},
+        "model": {
+            "name": model.name,
+            "parameters": int(model.count_params()),
+            "trainable_parameters": _count(model.trainable_weights),
+            "non_trainable_parameters": _count(model.non_trainable_weights),
+        },
+        **{key: value for key, value in metadata.items() if key != "data"},
+        **environment(),
+        "strategy": None
+        if strategy is None
+        else {
+            "type": type(strategy).__name__,
+            "replicas": int(strategy.num_replicas_in_sync),
+        },
+    }
+
+
+def _count(weights: Any) -> int:
+    total = 0
+    for weight in weights:
+        size = 1
+        for dimension in weight.shape:
+            size *= int(dimension)
+        total += size
+    return total

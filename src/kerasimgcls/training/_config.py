@@ -1,0 +1,267 @@
+"""The one training configuration: recipes, the Trainer and the CLI read its fields.
+
+Imports nothing heavy (no Keras), so the command line builds its ``train`` flags
+from the fields without starting TensorFlow. Each field's ``metadata`` holds its
+``--help`` text (``help``), and optionally the flag (``flag``), its ``choices``
+and ``metavar``; fields without ``help`` get no flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kerasimgcls._validation import (
+    PRECISIONS,
+    check_choice,
+    check_rate,
+    check_scalar,
+    check_seed,
+)
+
+__all__ = ["SCHEDULE_NAMES", "TrainingConfig", "json_ready"]
+
+# The named schedules (kerasimgcls.training.SCHEDULES), spelled out here so this
+# module needs no Keras; tests/test_cli_fast.py checks that they agree.
+SCHEDULE_NAMES = ("constant", "cosine", "one_cycle", "triangle")
+_INPUT_SCALINGS = ("auto", "unit", "raw")
+
+
+def json_ready(value: Any) -> Any:
+    """Return ``value`` with mappings and tuples turned into dicts and lists.
+
+    Example:
+        >>> json_ready({"head_dropout": (0.0, 0.2), 3: {"a": 1}})
+        {'head_dropout': [0.0, 0.2], '3': {'a': 1}}
+    """
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if hasattr(value, "item") and callable(value.item):  # a NumPy scalar
+        return value.item()
+    return value
+
+
+def _help(text: str, **extra: Any) -> Any:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """Every setting of a training run, checked once, recorded in ``run.json``.
+
+    One object for recipes (a :class:`~kerasimgcls.Recipe` is a named
+    configuration), the :class:`~kerasimgcls.Trainer` (``Trainer(model,
+    config=...)``) and the command line (each ``train`` flag is a field). Change
+    settings with ``dataclasses.replace``; ``run.json``'s ``"config"`` holds
+    :meth:`to_dict`, and :meth:`from_dict` reads it back. A resumed run must have
+    the same configuration, model arguments included.
+
+    Attributes:
+        model: A registered model name (:func:`kerasimgcls.list_models`), used by
+            the command line; ``None`` when the Trainer is given the model.
+        model_kwargs: Keyword arguments of the model factory.
+        optimizer: A Keras optimizer name, or its serialised form (what
+            ``keras.optimizers.serialize`` returns) for an optimizer instance.
+        optimizer_kwargs: Keyword arguments of the named optimizer.
+        learning_rate: Peak learning rate; ``None`` keeps the optimizer's own.
+        schedule: ``None`` or one of ``"constant"``, ``"cosine"``,
+            ``"one_cycle"``, ``"triangle"`` (the serialised form of a Keras
+            ``LearningRateSchedule`` given to the Trainer).
+        warmup_epochs: Epochs of linear warmup of the named schedules.
+        label_smoothing: Label smoothing of the default loss, in ``[0, 1)``.
+        augment: Keyword arguments of :class:`kerasimgcls.Augmentation`, or
+            ``None`` for none.
+        epochs: Number of epochs.
+        batch_size: Images per step (the global batch under a strategy).
+        early_stopping_patience: Epochs without improvement of the monitored loss
+            before stopping; ``None`` never stops early.
+        restore_best_weights: Keep the weights of the epoch with the lowest
+            monitored loss.
+        class_weight: ``None``, ``"balanced"`` or a mapping from class index to
+            weight.
+        steps_per_execution: Training steps per compiled call.
+        precision: ``"float32"`` or ``"mixed_bfloat16"``.
+        fused_batch_norm: Train with TensorFlow's fused batch-norm kernel.
+        precise_batch_norm: Re-estimate the batch-norm statistics at inference
+            before each validation and at the end.
+        input_scaling: ``"auto"``, ``"unit"`` or ``"raw"``.
+        seed: Seed of everything.
+        deterministic: Turn on TensorFlow's op determinism.
+
+    Raises:
+        TypeError: If a value has the wrong type.
+        ValueError: If a value is out of range or not one of its choices.
+
+    Example:
+        >>> import dataclasses
+        >>> from kerasimgcls import TrainingConfig
+        >>> config = dataclasses.replace(TrainingConfig(), epochs=3, seed=1)
+        >>> TrainingConfig.from_dict(config.to_dict()) == config
+        True
+    """
+
+    model: str | None = field(
+        default=None, metadata=_help("registered model name", metavar="NAME")
+    )
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    optimizer: str | Mapping[str, Any] = field(
+        default="adam", metadata=_help("Keras optimizer name, e.g. adam, sgd")
+    )
+    optimizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    learning_rate: float | None = field(
+        default=None, metadata=_help("peak learning rate")
+    )
+    schedule: str | Mapping[str, Any] | None = field(
+        default=None,
+        metadata=_help("learning-rate schedule", choices=SCHEDULE_NAMES),
+    )
+    warmup_epochs: float = field(default=0.0, metadata=_help("epochs of warmup"))
+    label_smoothing: float = field(default=0.0, metadata=_help("label smoothing"))
+    augment: Mapping[str, Any] | None = None
+    epochs: int = field(default=25, metadata=_help("number of epochs"))
+    batch_size: int = field(default=64, metadata=_help("images per step"))
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata=_help(
+            "stop after PATIENCE epochs without improvement of the validation loss",
+            flag="--early-stopping",
+            metavar="PATIENCE",
+        ),
+    )
+    restore_best_weights: bool = field(
+        default=False,
+        metadata=_help("keep the weights of the epoch with the lowest validation loss"),
+    )
+    class_weight: str | Mapping[int, float] | None = field(
+        default=None,
+        metadata=_help("weight classes by frequency", choices=("balanced",)),
+    )
+    steps_per_execution: int = field(
+        default=1, metadata=_help("training steps per compiled call")
+    )
+    precision: str = field(
+        default="float32",
+        metadata=_help(
+            "compute precision; mixed_bfloat16 is faster on CPUs with AVX512-BF16 "
+            "or AMX, slower on others",
+            choices=PRECISIONS,
+        ),
+    )
+    fused_batch_norm: bool = field(
+        default=False,
+        metadata=_help(
+            "train batch norm with TensorFlow's fused kernel: same results up to "
+            "round-off, faster on a CPU"
+        ),
+    )
+    precise_batch_norm: bool = field(
+        default=True,
+        metadata=_help(
+            "re-estimate the batch-norm statistics at inference (dropout off) from "
+            "training images before each validation and at the end"
+        ),
+    )
+    input_scaling: str = "auto"
+    seed: int = field(default=0, metadata=_help("seed of everything", metavar="N"))
+    deterministic: bool = field(
+        default=True,
+        metadata=_help(
+            "TensorFlow op determinism; --no-deterministic is faster on some hardware"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as JSON-ready data (``run.json``'s ``"config"``)."""
+        ready: dict[str, Any] = json_ready(
+            {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainingConfig)}
+        )
+        return ready
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainingConfig:
+        """Return the configuration :meth:`to_dict` (or ``run.json``) describes.
+
+        Keys that are not fields (such as the data fingerprint ``run.json`` adds)
+        are ignored; JSON's string keys of ``class_weight`` become class indices.
+
+        Raises:
+            TypeError: If a value has the wrong type.
+            ValueError: If a value is out of range.
+        """
+        names = {f.name for f in dataclasses.fields(TrainingConfig)}
+        picked = {key: value for key, value in values.items() if key in names}
+        weights = picked.get("class_weight")
+        if isinstance(weights, Mapping):
+            picked["class_weight"] = {int(k): v for k, v in weights.items()}
+        return TrainingConfig(**picked)
+
+
+def _validate(config: TrainingConfig) -> None:
+    """Check every field; the one place a training setting is checked."""
+    check_seed(config.seed)
+    for name in ("epochs", "batch_size", "steps_per_execution"):
+        check_scalar(getattr(config, name), name, kind=int, min_val=1)
+    check_scalar(
+        config.early_stopping_patience,
+        "early_stopping_patience",
+        kind=int,
+        min_val=1,
+        allow_none=True,
+    )
+    numbers = {
+        "learning_rate": check_scalar(
+            config.learning_rate,
+            "learning_rate",
+            min_val=0,
+            include_min=False,
+            allow_none=True,
+        ),
+        "warmup_epochs": check_scalar(config.warmup_epochs, "warmup_epochs", min_val=0),
+        "label_smoothing": check_rate(config.label_smoothing, "label_smoothing"),
+    }
+    for name, value in numbers.items():  # frozen: store the checked floats
+        object.__setattr__(config, name, value)
+    check_choice(config.precision, "precision", PRECISIONS)
+    check_choice(config.input_scaling, "input_scaling", _INPUT_SCALINGS)
+    if isinstance(config.schedule, str):
+        check_choice(config.schedule, "schedule", SCHEDULE_NAMES)
+    for name in (
+        "deterministic",
+        "restore_best_weights",
+        "fused_batch_norm",
+        "precise_batch_norm",
+    ):
+        value = getattr(config, name)
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool; received {name}={value!r}")
+    _check_class_weight(config.class_weight)
+    for name in ("model_kwargs", "optimizer_kwargs"):
+        if not isinstance(getattr(config, name), Mapping):
+            raise TypeError(
+                f"{name} must be a mapping; received {name}={getattr(config, name)!r}"
+            )
+    if config.augment is not None and not isinstance(config.augment, Mapping):
+        raise TypeError(
+            "augment must be None or a mapping of Augmentation arguments; received "
+            f"augment={config.augment!r}"
+        )
+
+
+def _check_class_weight(class_weight: object) -> None:
+    if class_weight is None or class_weight == "balanced":
+        return
+    if not isinstance(class_weight, Mapping):
+        raise ValueError(
+            "class_weight must be None, 'balanced' or a mapping from class index to "
+            f"weight; received class_weight={class_weight!r}"
+        )
+    for key, value in class_weight.items():
+        check_scalar(key, "class_weight key", kind=int, min_val=0)
+        check_scalar(value, f"class_weight[{key!r}]", min_val=0)

@@ -1,0 +1,84 @@
+"""The callbacks of one ``Trainer.fit``, in the order Keras calls them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+import keras
+
+from kerasimgcls.data import ImageDataset
+from kerasimgcls.training._build import describe, variables_signature
+from kerasimgcls.training._checkpoint import RunCheckpoint
+from kerasimgcls.training._divergence import DivergenceGuard
+from kerasimgcls.training._early_stopping import ResumableEarlyStopping
+from kerasimgcls.training._history import History
+from kerasimgcls.training._precise_bn import PreciseBatchNorm
+from kerasimgcls.training._recorder import HistoryRecorder
+
+__all__ = ["RunCallbacks", "fit_config", "run_callbacks"]
+
+
+class RunCallbacks(NamedTuple):
+    """The callback list of a run, and the callbacks the Trainer asks afterwards."""
+
+    callbacks: list[keras.callbacks.Callback]
+    guard: DivergenceGuard
+    early: ResumableEarlyStopping | None
+    checkpoint: RunCheckpoint
+
+
+def run_callbacks(
+    trainer: Any, data: ImageDataset, steps: int, history: History
+) -> RunCallbacks:
+    """Precise batch norm, guard, recorder, early stopping, the user's, checkpoint.
+
+    Precise batch norm comes first, so each validation already sees the
+    re-estimated statistics; the checkpoint comes last, so that it saves the
+    state every other callback reached at the end of the epoch.
+    """
+    config = trainer.config
+    guard = DivergenceGuard(steps)
+    callbacks: list[keras.callbacks.Callback] = [guard, HistoryRecorder(history, guard)]
+    if config.precise_batch_norm:
+        callbacks.insert(
+            0,
+            PreciseBatchNorm(
+                data.train.images,
+                input_scaling=trainer.scaling.scaling,
+                seed=config.seed,
+            ),
+        )
+    early = None
+    if config.early_stopping_patience or config.restore_best_weights:
+        monitor = "val_loss" if data.validation is not None else "loss"
+        early = ResumableEarlyStopping(monitor, patience=config.early_stopping_patience)
+        callbacks.append(early)
+    callbacks += trainer.callbacks
+    recorded = fit_config(trainer, data, steps)
+    checkpoint = RunCheckpoint(trainer._directory, recorded, callbacks, history, guard)
+    return RunCallbacks([*callbacks, checkpoint], guard, early, checkpoint)
+
+
+def fit_config(trainer: Any, data: ImageDataset, steps: int) -> dict[str, Any]:
+    """``run.json``'s ``config``: the settings, and what the data made of them.
+
+    The fields of the :class:`~kerasimgcls.TrainingConfig`, the descriptions of
+    the Keras objects given to the Trainer (a schedule, loss, metrics), the
+    model's variable shapes, the dataset's fingerprint and the steps per epoch:
+    everything a resumed run must share, as JSON data.
+    """
+    schedule = trainer._schedule
+    recorded = {
+        **trainer.config.to_dict(),
+        "schedule": trainer.config.schedule
+        if schedule is None or isinstance(schedule, str)
+        else describe(schedule),
+        "loss": describe(trainer.loss),
+        "metrics": [describe(metric) for metric in trainer.metrics],
+        "model_variables": variables_signature(trainer.model),
+        "dataset_fingerprint": data.fingerprint,
+        "steps_per_epoch": steps,
+    }
+    normalised: dict[str, Any] = json.loads(json.dumps(recorded))
+    return normalised
