@@ -14,9 +14,12 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._validation import check_positive_int, check_scalar
-from kerasimgcls._validation import check_input_shape, check_positive_int
-from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
+from kerasimgcls._validation import (
+    check_choice,
+    check_input_shape,
+    check_positive_int,
+    check_scalar,
+)
 from kerasimgcls.blocks import conv_block, dense_head
 from kerasimgcls.transfer import BACKBONES, registered_factory
 

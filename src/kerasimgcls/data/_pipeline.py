@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
-from kerasimgcls.data._augment import Augmentation, augment_batch, batch_seed
-from kerasimgcls._validation import check_choice, check_positive_int
 from kerasimgcls.data._augment import (
     Augmentation,
     alternating_flips,

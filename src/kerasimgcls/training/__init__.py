@@ -11,9 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kerasimgcls.training._averaging import WeightAveraging
     from kerasimgcls.training._config import TrainingConfig
     from kerasimgcls.training._divergence import TrainingDivergedError
     from kerasimgcls.training._early_stopping import ResumableEarlyStopping
+    from kerasimgcls.training._fine_tune import FineTune
     from kerasimgcls.training._history import History
     from kerasimgcls.training._precise_bn import PreciseBatchNorm, precise_batch_norm
     from kerasimgcls.training._schedules import SCHEDULES, WarmupSchedule
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from kerasimgcls.training._trainer import Trainer
 
 _EXPORTS: dict[str, str] = {
+    "FineTune": "kerasimgcls.training._fine_tune",
     "History": "kerasimgcls.training._history",
     "PreciseBatchNorm": "kerasimgcls.training._precise_bn",
     "ResumableEarlyStopping": "kerasimgcls.training._early_stopping",
@@ -29,17 +32,10 @@ _EXPORTS: dict[str, str] = {
     "TrainingConfig": "kerasimgcls.training._config",
     "TrainingDivergedError": "kerasimgcls.training._divergence",
     "WarmupSchedule": "kerasimgcls.training._schedules",
+    "WeightAveraging": "kerasimgcls.training._averaging",
     "precise_batch_norm": "kerasimgcls.training._precise_bn",
     "seed_everything": "kerasimgcls.training._seed",
 }
-from kerasimgcls.training._fine_tune import FineTune
-from kerasimgcls.training._averaging import WeightAveraging
-from kerasimgcls.training._history import History
-from kerasimgcls.training._precise_bn import PreciseBatchNorm, precise_batch_norm
-from kerasimgcls.training._schedules import SCHEDULES, WarmupSchedule
-from kerasimgcls.training._seed import seed_everything
-from kerasimgcls.training._trainer import Trainer, TrainingDivergedError
-
 __all__ = [
     "SCHEDULES",
     "FineTune",
