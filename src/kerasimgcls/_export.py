@@ -26,7 +26,9 @@ from kerasimgcls._scaling import (
     prepare_images,
     resolve_input_scaling,
 )
+from kerasimgcls._tta import predict_tta
 from kerasimgcls._validation import (
+    check_choice,
     check_class_names,
     check_path_exists,
     check_positive_int,
@@ -231,9 +233,11 @@ def predict_proba(
         model: A classifier ending in a softmax.
         images: uint8 array of shape ``(n, height, width, channels)``.
         batch_size: Images per forward pass.
-        tta: ``None``, or ``"flip"`` for test-time augmentation: the mean of the
-            probabilities of each image and of its left-right mirror image (for
-            models trained with flips; costs a second forward pass).
+        tta: ``None``, or test-time augmentation by
+            :func:`~kerasimgcls.predict_tta`: ``"flip"`` (each image and its
+            left-right mirror image, for models trained with flips; a second
+            forward pass) or ``"flip_translate"`` (airbench's six views), averaged
+            in logit space.
         input_scaling: ``"auto"`` to decide from the model, or ``"raw"`` /
             ``"unit"`` to say it (see :func:`kerasimgcls.resolve_input_scaling`).
 
@@ -252,20 +256,22 @@ def predict_proba(
         >>> predict_proba(model, np.zeros((2, 8, 8, 1), np.uint8)).shape
         (2, 3)
     """
+    if tta is not None:
+        check_choice(tta, "tta", ("flip", "flip_translate"))
+        return predict_tta(
+            model,
+            images,
+            views=tta,  # type: ignore[arg-type]
+            batch_size=batch_size,
+            input_scaling=input_scaling,
+        )
     array = check_model_images(model, images, allow_single=True)
     batch_size = check_positive_int(batch_size, "batch_size")
-    if tta not in (None, "flip"):
-        raise ValueError(f"tta must be None or 'flip'; received tta={tta!r}")
     scaling = resolve_input_scaling(model, input_scaling).scaling
     outputs = []
     for start in range(0, array.shape[0], batch_size):
         feed = prepare_images(model, array[start : start + batch_size], scaling)
-        probabilities = np.asarray(model(feed, training=False), dtype=np.float32)
-        if tta == "flip":
-            mirrored = np.ascontiguousarray(feed[:, :, ::-1])
-            flipped = np.asarray(model(mirrored, training=False), dtype=np.float32)
-            probabilities = (probabilities + flipped) / np.float32(2.0)
-        outputs.append(probabilities)
+        outputs.append(np.asarray(model(feed, training=False), dtype=np.float32))
     if not outputs:  # zero images: zero rows, not an error deep inside NumPy
         return np.zeros((0, int(model.output_shape[-1])), np.float32)
     return np.concatenate(outputs, axis=0)
@@ -452,7 +458,8 @@ def predict(
             found recursively, hidden files and folders left out.
         top_k: Classes per image in :meth:`Predictions.rows`.
         batch_size: Images decoded and predicted at a time.
-        tta: ``None`` or ``"flip"`` (see :func:`predict_proba`).
+        tta: ``None``, ``"flip"`` or ``"flip_translate"`` (see
+            :func:`predict_proba`).
         input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
             :func:`resolve_input_scaling`).
 

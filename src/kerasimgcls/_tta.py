@@ -112,13 +112,32 @@ def predict_tta(
         >>> predict_tta(model, images, views="flip_translate").shape
         (2, 3)
     """
+    return predict_views(
+        model, images, views=views, batch_size=batch_size, input_scaling=input_scaling
+    )[0]
+
+
+def predict_views(
+    model: keras.Model,
+    images: ArrayLike,
+    *,
+    views: TtaViews,
+    batch_size: int = 256,
+    input_scaling: InputScaling = "auto",
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Return :func:`predict_tta`'s probabilities and the plain image's, in one pass.
+
+    The plain probabilities are the first view's (every view set starts with the
+    image itself), so a caller scoring with and without TTA predicts once.
+    """
     array = check_model_images(model, images, allow_single=True)
     check_choice(views, "views", tuple(TTA_VIEWS))
     batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
     scaling = resolve_input_scaling(model, input_scaling).scaling
     num_classes = int(model.output_shape[-1])
     chosen = TTA_VIEWS[views]
-    outputs = []
+    weights = np.array([weight for *_, weight in chosen])
+    averaged, plain = [], []
     for start in range(0, array.shape[0], batch_size):
         batch = array[start : start + batch_size]
         feed = np.concatenate(
@@ -127,12 +146,13 @@ def predict_tta(
         probabilities = np.asarray(
             model(prepare_images(model, feed, scaling), training=False), np.float64
         ).reshape(len(chosen), len(batch), num_classes)
+        plain.append(probabilities[0].astype(np.float32))
         logits = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny))
-        weights = np.array([weight for *_, weight in chosen])
         mean = np.tensordot(weights, logits, axes=1)
         mean -= mean.max(axis=-1, keepdims=True)
         exp = np.exp(mean)
-        outputs.append((exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32))
-    if not outputs:
-        return np.zeros((0, num_classes), np.float32)
-    return np.concatenate(outputs, axis=0)
+        averaged.append((exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32))
+    if not averaged:
+        empty = np.zeros((0, num_classes), np.float32)
+        return empty, empty.copy()
+    return np.concatenate(averaged, axis=0), np.concatenate(plain, axis=0)

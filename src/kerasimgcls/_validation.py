@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "PRECISIONS",
     "check_activation",
+    "check_bool",
     "check_choice",
     "check_class_names",
     "check_image_size",
@@ -210,6 +211,21 @@ def check_optional_rate(value: object, name: str) -> float | None:
         return None
     rate = check_rate(value, name)
     return rate if rate > 0.0 else None
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (not 0, 1 or a string).
+
+    Raises:
+        TypeError: If ``value`` is not a bool.
+
+    Example:
+        >>> check_bool(True, "lookahead")
+        True
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False; received {name}={value!r}")
+    return value
 
 
 def check_choice(value: object, name: str, choices: Sequence[str]) -> str:

@@ -321,9 +321,6 @@ def patch_whitening_kernel(
         )
     kernel_size = check_positive_int(kernel_size, "kernel_size")
     max_patches = check_positive_int(max_patches, "max_patches")
-    epsilon = check_scalar(
-        epsilon, "epsilon", min_val=0, include_min=False, expected="a positive number"
-    )
     epsilon = check_scalar(epsilon, "epsilon", min_val=0.0, include_min=False)
     if not isinstance(standardize, bool):
         raise TypeError(

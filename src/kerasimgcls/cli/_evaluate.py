@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kerasimgcls.cli._common import add_run_dir_argument
 from kerasimgcls.cli._predict import add_input_scaling_argument
+from kerasimgcls.training._config import TTA_NAMES
 
 
 def add_parser(subparsers: Any) -> None:
@@ -36,10 +35,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--tta",
-        choices=("flip",),
-        help="test-time augmentation of the scores: average each image's "
-        "prediction with its mirror image's (recorded as SPLIT_tta_flip; the "
-        "per-class report stays without)",
+        choices=TTA_NAMES,
+        help="test-time augmentation of the scores (flip: each image and its "
+        "mirror image; flip_translate: airbench's six views), averaged in logit "
+        "space; recorded as SPLIT_tta_TTA, the per-class report stays without",
     )
     add_input_scaling_argument(parser)
     parser.set_defaults(handler=run)
@@ -48,28 +47,29 @@ def add_parser(subparsers: Any) -> None:
 def _predicted(
     model: Any, images: Any, *, batch_size: int, tta: str | None, input_scaling: str
 ) -> tuple[Any, Any]:
-    """Return the plain probabilities and, with ``tta="flip"``, the averaged ones.
+    """Return the plain probabilities and, with ``tta``, the averaged ones.
 
-    The split is predicted once; test-time augmentation adds only the mirror
-    images' pass (``predict_proba(tta="flip")`` would predict the split again).
+    The split is predicted once: the plain probabilities are the first view's.
     """
     from kerasimgcls._export import predict_proba
+    from kerasimgcls._tta import predict_views
 
-    probabilities = predict_proba(
+    if tta is None:
+        plain = predict_proba(
+            model,
+            images,
+            batch_size=batch_size,
+            input_scaling=input_scaling,  # type: ignore[arg-type]
+        )
+        return plain, None
+    averaged, plain = predict_views(
         model,
         images,
+        views=tta,  # type: ignore[arg-type]
         batch_size=batch_size,
         input_scaling=input_scaling,  # type: ignore[arg-type]
     )
-    if tta is None:
-        return probabilities, None
-    mirrored = predict_proba(
-        model,
-        np.ascontiguousarray(np.asarray(images)[:, :, ::-1]),
-        batch_size=batch_size,
-        input_scaling=input_scaling,  # type: ignore[arg-type]
-    )
-    return probabilities, (probabilities + mirrored) / np.float32(2.0)
+    return plain, averaged
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from kerasimgcls._scaling import INPUT_SCALINGS
 from kerasimgcls.cli._common import add_run_dir_argument
+from kerasimgcls.training._config import TTA_NAMES
 
 _COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 
@@ -57,7 +58,10 @@ def add_parser(subparsers: Any) -> None:
         "column per class) or .json",
     )
     parser.add_argument(
-        "--tta", choices=("flip",), help="average each image with its mirror image"
+        "--tta",
+        choices=TTA_NAMES,
+        help="test-time augmentation (flip: each image and its mirror image; "
+        "flip_translate: airbench's six views), averaged in logit space",
     )
     add_input_scaling_argument(parser)
     parser.set_defaults(handler=run)

@@ -57,12 +57,15 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the summary of ``args.model`` (or the model names with ``--list``)."""
     from kerasimgcls.models import get_model, list_models
+    from kerasimgcls.transfer import BACKBONES
 
     if args.list:
         print("\n".join(list_models()))
         return 0
+    # The layers and counts do not depend on the weights: none are downloaded.
+    extra = {"weights": None} if args.model in BACKBONES else {}
     model = get_model(
-        args.model, input_shape=args.input_shape, num_classes=args.num_classes
+        args.model, input_shape=args.input_shape, num_classes=args.num_classes, **extra
     )
     model.summary(line_length=_LINE_LENGTH)
     return 0

@@ -24,7 +24,14 @@ from kerasimgcls.cli._common import (
     read_run_json,
 )
 from kerasimgcls.recipes import get_recipe, list_recipes
-from kerasimgcls.training._config import SCHEDULE_NAMES, TrainingConfig, json_ready
+from kerasimgcls.training._callback_args import checked_arguments
+from kerasimgcls.training._config import (
+    CALLBACK_FIELDS,
+    SCHEDULE_NAMES,
+    TrainingConfig,
+    json_ready,
+    parse_options,
+)
 
 # The named schedules, as kerasimgcls.training.SCHEDULES (tests/test_cli_fast.py).
 _SCHEDULES = SCHEDULE_NAMES
@@ -106,7 +113,10 @@ def add_config_arguments(group: Any) -> None:
             "help": f"{meta['help']} (default: the recipe's)",
         }
         kind = _flag_type(str(config_field.type))
-        if kind is bool:
+        if config_field.name in CALLBACK_FIELDS:
+            options["type"] = _callback_flag(config_field.name)
+            options["metavar"] = meta.get("metavar")
+        elif kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
             options["type"] = kind
@@ -118,14 +128,42 @@ def add_config_arguments(group: Any) -> None:
         group.add_argument(flag, **options)
 
 
+def _callback_flag(name: str) -> Any:
+    """The argparse ``type`` of a callback field's flag: parse, then check."""
+    check = CALLBACK_FIELDS[name]
+
+    def parse(text: str) -> dict[str, Any] | str:
+        try:
+            options = parse_options(text)
+            if isinstance(options, dict):
+                # In the flag's words: "--weight-averaging: decay must be ...".
+                checked_arguments(check, options, name)
+        except (TypeError, ValueError) as err:
+            message = str(err).removeprefix(f"{name}: ").removeprefix(f"{name} ")
+            raise argparse.ArgumentTypeError(message) from None
+        return options
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`~kerasimgcls.TrainingConfig` fields given on the command line."""
-    names = [f.name for f in dataclasses.fields(TrainingConfig)]
-    return {
+    """The :class:`~kerasimgcls.TrainingConfig` fields given on the command line.
+
+    A callback flag given as ``none`` turns the recipe's callback off.
+    """
+    names = [
+        f.name for f in dataclasses.fields(TrainingConfig) if f.name not in _NOT_FLAGS
+    ]
+    overrides = {
         name: getattr(args, name)
         for name in names
         if getattr(args, name, None) is not None
     }
+    for name in CALLBACK_FIELDS:
+        if overrides.get(name) == "none":
+            overrides[name] = None
+    return overrides
 
 
 def _add_output_arguments(parser: Any) -> None:
@@ -150,12 +188,6 @@ def _add_output_arguments(parser: Any) -> None:
         "--no-evaluate",
         action="store_true",
         help="skip scoring the test split into metrics.json at the end",
-    )
-    output.add_argument(
-        "--tta",
-        choices=("flip",),
-        help="also score the splits at the end with test-time augmentation "
-        "(flip: average each image's prediction with its mirror image's)",
     )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar, only the summary"
@@ -217,6 +249,19 @@ def _check_model_args(model_name: str, kwargs: dict[str, Any]) -> None:
             f"--model-arg: {model_name} takes no argument {', '.join(unknown)}; it "
             f"takes {', '.join(sorted(accepted))}"
         )
+
+
+def _check_backbone_weights(model_name: str, kwargs: dict[str, Any]) -> None:
+    """A transfer model's weights must be at hand before any data loads."""
+    from kerasimgcls.transfer import BACKBONES, check_backbone_weights
+
+    if model_name not in BACKBONES:
+        return
+    try:
+        check_backbone_weights(model_name, kwargs.get("weights", "imagenet"))
+    except (FileNotFoundError, ValueError) as err:
+        message = str(err).replace("pass weights=None", "pass --model-arg weights=null")
+        raise type(err)(f"--model {model_name}: {message}") from err
 
 
 def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
@@ -329,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
     model_name = str(args.model or recipe.model)
     model_args = parse_model_args(args.model_arg)
     _check_model_args(model_name, model_args)
+    _check_backbone_weights(model_name, {**recipe.model_kwargs, **model_args})
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ModuleNotFoundError(
             "--tensorboard needs the tensorboard package, which is not installed: "
@@ -442,10 +488,11 @@ def _print_results(
             continue
         scores = trainer.evaluate(split, name=name)
         print(f"{name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
-        if args.tta:
-            scores = trainer.evaluate(split, name=name, tta=args.tta)
+        if trainer.config.tta:
+            tta = trainer.config.tta
+            scores = trainer.evaluate(split, name=name, tta=tta)
             print(
-                f"{name} ({args.tta} TTA): "
+                f"{name} ({tta} TTA): "
                 + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items())
             )
 
@@ -538,7 +585,13 @@ def _final_notes(trainer: Any) -> list[str]:
     final = trainer.final
     notes = []
     kept = final.get("kept_epoch")
-    if kept and kept.get("why") != "last epoch":
+    averaging = final.get("weight_averaging")
+    if averaging:
+        notes.append(
+            f"kept the average of the weights ({averaging['updates']} updates over "
+            f"{averaging['steps']} steps, decay {_fmt(averaging['decay'])})"
+        )
+    elif kept and kept.get("why", "").startswith("lowest "):
         monitor = kept["why"].removeprefix("lowest ")
         notes.append(
             f"kept the weights of epoch {kept['epoch']} ({kept['why']} "
@@ -580,6 +633,8 @@ _RUN_NAME_FLAGS = (
     ("class_weight", "cw"),
     ("precision", ""),
     ("fused_batch_norm", "fusedbn"),
+    ("weight_averaging", "wa"),
+    ("fine_tune", "ft"),
     ("deterministic", "nondet"),
     ("init_from", "from"),
     ("skip_bad_images", "skipbad"),
@@ -629,6 +684,8 @@ def _name_part(dest: str, value: Any) -> str:
         return ""
     if dest == "init_from":
         value = Path(value).stem if Path(value).suffix == ".keras" else Path(value).name
+    elif isinstance(value, dict):
+        value = "_".join(f"{key}{json_ready(item)}" for key, item in value.items())
     elif isinstance(value, list):
         value = (
             "x".join(str(v) for v in value) if dest == "image_size" else "_".join(value)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from numpy.typing import NDArray
 
-from kerasimgcls._validation import check_scalar
+from kerasimgcls.training._callback_args import averaging_arguments
 
 __all__ = ["WeightAveraging"]
 
@@ -101,22 +101,20 @@ class WeightAveraging(keras.callbacks.Callback):  # type: ignore[misc]
         validate_with_average: bool = True,
     ) -> None:
         super().__init__()
-        self.decay: float = check_scalar(decay, "decay", min_val=0.0, max_val=1.0)
-        self.every: int = check_scalar(every, "every", kind=int, min_val=1)
-        self.ramp_power: float = check_scalar(ramp_power, "ramp_power", min_val=0.0)
-        self.total_steps: int | None = check_scalar(
-            total_steps, "total_steps", kind=int, min_val=1, allow_none=True
+        checked = averaging_arguments(
+            decay,
+            every=every,
+            lookahead=lookahead,
+            ramp_power=ramp_power,
+            total_steps=total_steps,
+            validate_with_average=validate_with_average,
         )
-        for name, flag in (
-            ("lookahead", lookahead),
-            ("validate_with_average", validate_with_average),
-        ):
-            if not isinstance(flag, bool):
-                raise TypeError(
-                    f"{name} must be True or False; received {name}={flag!r}"
-                )
-        self.lookahead = lookahead
-        self.validate_with_average = validate_with_average
+        self.decay: float = checked["decay"]
+        self.every: int = checked["every"]
+        self.lookahead: bool = checked["lookahead"]
+        self.ramp_power: float = checked["ramp_power"]
+        self.total_steps: int | None = checked["total_steps"]
+        self.validate_with_average: bool = checked["validate_with_average"]
         self._step = 0
         self._updates = 0
         self._epoch_start = 0
@@ -219,6 +217,41 @@ class WeightAveraging(keras.callbacks.Callback):  # type: ignore[misc]
         self._training = False
         if self._average is not None:
             self._assign(self._average)
+
+    def apply_average(self, model: keras.Model | None = None) -> None:
+        """Put the average into the model, as the end of ``fit`` does.
+
+        For a run whose training is over, restored from a checkpoint with
+        :meth:`load_state_dict`: the model then ends as the uninterrupted run did.
+
+        Args:
+            model: The model (the one ``fit`` trained); ``None`` keeps the one
+                the callback was given.
+
+        Example:
+            >>> from kerasimgcls import WeightAveraging, build_cifar_cnn
+            >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
+            >>> averaging = WeightAveraging()
+            >>> averaging.apply_average(model)  # no state yet: nothing changes
+        """
+        if model is not None:
+            self.set_model(model)
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._restore(pending)
+        if self._average is not None:
+            self._assign(self._average)
+
+    def summary(self) -> dict[str, Any]:
+        """Return what ``run.json`` records: the settings, steps and updates."""
+        return {
+            "decay": self.decay,
+            "every": self.every,
+            "lookahead": self.lookahead,
+            "ramp_power": self.ramp_power,
+            "steps": self._step,
+            "updates": self._updates,
+        }
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

@@ -39,8 +39,9 @@ __all__ = ["RunCheckpoint"]
 
 logger = logging.getLogger(__name__)
 
-# Settings that change the speed of a run but not its result.
-_NOT_COMPARED = ("steps_per_execution",)
+# Settings that change the speed of a run, or what is scored after it, but not
+# its result.
+_NOT_COMPARED = ("steps_per_execution", "tta")
 
 
 class RunCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]

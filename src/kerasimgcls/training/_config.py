@@ -9,24 +9,44 @@ and ``metavar``; fields without ``help`` get no flag.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kerasimgcls._validation import (
     PRECISIONS,
+    check_bool,
     check_choice,
     check_rate,
     check_scalar,
     check_seed,
 )
+from kerasimgcls.training._callback_args import (
+    averaging_arguments,
+    checked_arguments,
+    fine_tune_arguments,
+)
 
-__all__ = ["SCHEDULE_NAMES", "TrainingConfig", "json_ready"]
+__all__ = [
+    "CALLBACK_FIELDS",
+    "SCHEDULE_NAMES",
+    "TTA_NAMES",
+    "TrainingConfig",
+    "json_ready",
+    "parse_options",
+]
 
 # The named schedules (kerasimgcls.training.SCHEDULES), spelled out here so this
 # module needs no Keras; tests/test_cli_fast.py checks that they agree.
 SCHEDULE_NAMES = ("constant", "cosine", "one_cycle", "triangle")
 _INPUT_SCALINGS = ("auto", "unit", "raw")
+# The view sets of kerasimgcls.predict_tta but "none" (tests/test_cli_fast.py).
+TTA_NAMES = ("flip", "flip_translate")
+# Fields whose value is the keyword arguments of a callback, and their checks.
+CALLBACK_FIELDS: dict[str, Callable[..., dict[str, Any]]] = {
+    "weight_averaging": averaging_arguments,
+    "fine_tune": fine_tune_arguments,
+}
 
 
 def json_ready(value: Any) -> Any:
@@ -91,6 +111,16 @@ class TrainingConfig:
         input_scaling: ``"auto"``, ``"unit"`` or ``"raw"``.
         seed: Seed of everything.
         deterministic: Turn on TensorFlow's op determinism.
+        weight_averaging: Keyword arguments of
+            :class:`~kerasimgcls.WeightAveraging` (``{}`` for its defaults), or
+            ``None`` for no averaging. The run validates and ends with the
+            averaged weights.
+        fine_tune: Keyword arguments of :class:`~kerasimgcls.FineTune` (``{}`` for
+            its defaults), or ``None``: the two fine-tuning phases of a model with
+            a nested ``"backbone"`` (see :func:`~kerasimgcls.build_transfer_model`).
+        tta: Test-time augmentation of the scores at the end of a command-line
+            run: ``None``, ``"flip"`` or ``"flip_translate"`` (see
+            :func:`~kerasimgcls.predict_tta`).
 
     Raises:
         TypeError: If a value has the wrong type.
@@ -174,6 +204,34 @@ class TrainingConfig:
         ),
     )
 
+    weight_averaging: Mapping[str, Any] | None = field(
+        default=None,
+        metadata=_help(
+            "average the weights during training and end with the average: "
+            "'default', 'none', or KEY=VALUE,... of WeightAveraging, e.g. "
+            "'decay=0.95,every=5,lookahead,ramp_power=3'",
+            metavar="SPEC",
+        ),
+    )
+    fine_tune: Mapping[str, Any] | None = field(
+        default=None,
+        metadata=_help(
+            "two-phase fine-tuning of a transfer model's backbone: 'default', "
+            "'none', or KEY=VALUE,... of FineTune, e.g. "
+            "'warmup_epochs=3,unfreeze_layers=20,learning_rate_factor=0.1'",
+            metavar="SPEC",
+        ),
+    )
+    tta: str | None = field(
+        default=None,
+        metadata=_help(
+            "also score the splits at the end with test-time augmentation "
+            "(flip: each image and its mirror; flip_translate: airbench's six "
+            "views, mirrored and shifted by one pixel)",
+            choices=TTA_NAMES,
+        ),
+    )
+
     def __post_init__(self) -> None:
         _validate(self)
 
@@ -238,9 +296,10 @@ def _validate(config: TrainingConfig) -> None:
         "fused_batch_norm",
         "precise_batch_norm",
     ):
-        value = getattr(config, name)
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be a bool; received {name}={value!r}")
+        check_bool(getattr(config, name), name)
+    if config.tta is not None:
+        check_choice(config.tta, "tta", TTA_NAMES)
+    _check_callback_fields(config)
     _check_class_weight(config.class_weight)
     for name in ("model_kwargs", "optimizer_kwargs"):
         if not isinstance(getattr(config, name), Mapping):
@@ -252,6 +311,53 @@ def _validate(config: TrainingConfig) -> None:
             "augment must be None or a mapping of Augmentation arguments; received "
             f"augment={config.augment!r}"
         )
+
+
+def _check_callback_fields(config: TrainingConfig) -> None:
+    for name, check in CALLBACK_FIELDS.items():
+        value = getattr(config, name)
+        if value is not None:  # frozen: store every argument, defaults included
+            object.__setattr__(config, name, checked_arguments(check, value, name))
+    if config.weight_averaging is not None and config.restore_best_weights:
+        raise ValueError(
+            "restore_best_weights keeps one epoch's training weights, but "
+            "weight_averaging ends with the averaged weights (and validates them); "
+            "use one of the two; received restore_best_weights=True and "
+            f"weight_averaging={dict(config.weight_averaging)!r}"
+        )
+
+
+def parse_options(text: str) -> dict[str, Any] | str:
+    """Return the ``KEY=VALUE,...`` of a callback flag as keyword arguments.
+
+    ``"default"`` is ``{}`` (the callback's defaults) and ``"none"`` is returned
+    as it is (the flag turns the callback off). A value is JSON if it parses
+    (``3``, ``0.1``, ``true``, ``null``), else a string; a bare ``KEY`` is
+    ``True``.
+
+    Raises:
+        ValueError: If an item has an empty key.
+
+    Example:
+        >>> parse_options("decay=0.95,every=5,lookahead")
+        {'decay': 0.95, 'every': 5, 'lookahead': True}
+    """
+    import json
+
+    text = text.strip()
+    if text in ("none", "default"):
+        return {} if text == "default" else text
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, raw = item.partition("=")
+        if not key.strip():
+            raise ValueError(f"expected KEY=VALUE; received {item!r}")
+        try:
+            value: Any = json.loads(raw) if sep else True
+        except json.JSONDecodeError:
+            value = raw
+        options[key.strip()] = value
+    return options
 
 
 def _check_class_weight(class_weight: object) -> None:

@@ -38,7 +38,8 @@ from typing import Any
 
 import keras
 
-from kerasimgcls._validation import check_positive_int, check_scalar
+from kerasimgcls._scaling import walk_layers
+from kerasimgcls.training._callback_args import fine_tune_arguments
 
 __all__ = ["FineTune"]
 
@@ -85,14 +86,6 @@ class PhaseLearningRate(keras.optimizers.schedules.LearningRateSchedule):  # typ
         if isinstance(base, dict):
             base = keras.optimizers.schedules.deserialize(base)
         return cls(base, config["boundary"], config["factor"])
-
-
-def _all_layers(layer: keras.Layer) -> list[keras.Layer]:
-    found = []
-    for child in getattr(layer, "layers", []):
-        found.append(child)
-        found.extend(_all_layers(child))
-    return found
 
 
 class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
@@ -144,32 +137,18 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
         train_batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        self.warmup_epochs = check_positive_int(
-            warmup_epochs, "warmup_epochs", allow_zero=True
+        checked = fine_tune_arguments(
+            warmup_epochs=warmup_epochs,
+            unfreeze_layers=unfreeze_layers,
+            learning_rate_factor=learning_rate_factor,
+            backbone=backbone,
+            train_batch_norm=train_batch_norm,
         )
-        self.unfreeze_layers = (
-            None
-            if unfreeze_layers is None
-            else check_positive_int(unfreeze_layers, "unfreeze_layers", allow_zero=True)
-        )
-        self.learning_rate_factor = check_scalar(
-            learning_rate_factor,
-            "learning_rate_factor",
-            min_val=0.0,
-            max_val=1.0,
-            include_min=False,
-        )
-        if not isinstance(backbone, str) or not backbone:
-            raise ValueError(
-                f"backbone must be a layer name; received backbone={backbone!r}"
-            )
-        if not isinstance(train_batch_norm, bool):
-            raise TypeError(
-                "train_batch_norm must be a bool; received "
-                f"train_batch_norm={train_batch_norm!r}"
-            )
-        self.backbone = backbone
-        self.train_batch_norm = train_batch_norm
+        self.warmup_epochs: int = checked["warmup_epochs"]
+        self.unfreeze_layers: int | None = checked["unfreeze_layers"]
+        self.learning_rate_factor: float = checked["learning_rate_factor"]
+        self.backbone: str = checked["backbone"]
+        self.train_batch_norm: bool = checked["train_batch_norm"]
         self.phase = 0  # 0 until fit starts
 
     # ------------------------------------------------------------------ config
@@ -292,6 +271,6 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
         for index, layer in enumerate(layers):
             layer.trainable = index >= open_from
         if not self.train_batch_norm:
-            for layer in _all_layers(backbone):
+            for layer in walk_layers(backbone):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.trainable = False

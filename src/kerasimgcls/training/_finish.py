@@ -13,6 +13,7 @@ import numpy as np
 
 from kerasimgcls._export import predict_proba
 from kerasimgcls.data import ImageDataset
+from kerasimgcls.training._averaging import WeightAveraging
 from kerasimgcls.training._build import scope_of, weights_digest
 from kerasimgcls.training._early_stopping import ResumableEarlyStopping
 from kerasimgcls.training._history import History
@@ -79,20 +80,25 @@ def finish_run(
     data: ImageDataset,
     history: History,
     early: ResumableEarlyStopping | None,
+    averaging: WeightAveraging | None = None,
 ) -> dict[str, Any]:
     """Keep the best epoch, re-estimate batch norm, check inference; say what was done.
 
     Returns:
         ``run.json``'s ``"final"``: epochs completed, where training stopped
         early, the weights' digest, the last history row, the kept epoch, the
-        precise batch-norm summary and the inference check.
+        weight averaging's summary, the precise batch-norm summary and the
+        inference check.
     """
     kept = (
         early.keep_best(trainer.model) if early is not None and len(history) else None
     )
     if kept is None and len(history):
-        kept = {"epoch": int(history.rows[-1]["epoch"]), "why": "last epoch"}
+        why = "last epoch" if averaging is None else "average of the weights"
+        kept = {"epoch": int(history.rows[-1]["epoch"]), "why": why}
     final: dict[str, Any] = {"kept_epoch": kept}
+    if averaging is not None:
+        final["weight_averaging"] = averaging.summary()
     if trainer.config.precise_batch_norm:
         # Also for restored best weights and for a finished run reloaded from
         # its checkpoint; idempotent when the last validation just did it.

@@ -8,10 +8,12 @@ from typing import Any, NamedTuple
 import keras
 
 from kerasimgcls.data import ImageDataset
+from kerasimgcls.training._averaging import WeightAveraging
 from kerasimgcls.training._build import describe, variables_signature
 from kerasimgcls.training._checkpoint import RunCheckpoint
 from kerasimgcls.training._divergence import DivergenceGuard
 from kerasimgcls.training._early_stopping import ResumableEarlyStopping
+from kerasimgcls.training._fine_tune import FineTune
 from kerasimgcls.training._history import History
 from kerasimgcls.training._precise_bn import PreciseBatchNorm
 from kerasimgcls.training._recorder import HistoryRecorder
@@ -26,29 +28,39 @@ class RunCallbacks(NamedTuple):
     guard: DivergenceGuard
     early: ResumableEarlyStopping | None
     checkpoint: RunCheckpoint
+    averaging: WeightAveraging | None
 
 
 def run_callbacks(
     trainer: Any, data: ImageDataset, steps: int, history: History
 ) -> RunCallbacks:
-    """Precise batch norm, guard, recorder, early stopping, the user's, checkpoint.
+    """Fine-tuning, averaging, precise BN, guard, recorder, early stopping, yours.
 
-    Precise batch norm comes first, so each validation already sees the
-    re-estimated statistics; the checkpoint comes last, so that it saves the
-    state every other callback reached at the end of the epoch.
+    Then the user's callbacks, and the run checkpoint last.
+
+    Fine-tuning comes first, so each epoch trains what its phase says; weight
+    averaging swaps the average in before precise batch norm re-estimates the
+    statistics each validation sees; the checkpoint comes last, so that it saves
+    the state every other callback reached at the end of the epoch.
     """
     config = trainer.config
     guard = DivergenceGuard(steps)
-    callbacks: list[keras.callbacks.Callback] = [guard, HistoryRecorder(history, guard)]
+    callbacks: list[keras.callbacks.Callback] = []
+    if config.fine_tune is not None:
+        callbacks.append(FineTune(**config.fine_tune))
+    averaging = None
+    if config.weight_averaging is not None:
+        averaging = WeightAveraging(**config.weight_averaging)
+        callbacks.append(averaging)
     if config.precise_batch_norm:
-        callbacks.insert(
-            0,
+        callbacks.append(
             PreciseBatchNorm(
                 data.train.images,
                 input_scaling=trainer.scaling.scaling,
                 seed=config.seed,
-            ),
+            )
         )
+    callbacks += [guard, HistoryRecorder(history, guard)]
     early = None
     if config.early_stopping_patience or config.restore_best_weights:
         monitor = "val_loss" if data.validation is not None else "loss"
@@ -57,7 +69,7 @@ def run_callbacks(
     callbacks += trainer.callbacks
     recorded = fit_config(trainer, data, steps)
     checkpoint = RunCheckpoint(trainer._directory, recorded, callbacks, history, guard)
-    return RunCallbacks([*callbacks, checkpoint], guard, early, checkpoint)
+    return RunCallbacks([*callbacks, checkpoint], guard, early, checkpoint, averaging)
 
 
 def fit_config(trainer: Any, data: ImageDataset, steps: int) -> dict[str, Any]:

@@ -22,7 +22,6 @@ and at the end of training.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -35,6 +34,7 @@ from kerasimgcls._scaling import (
     check_model_images,
     prepare_images,
     resolve_input_scaling,
+    walk_layers,
 )
 from kerasimgcls._validation import check_scalar, check_seed
 
@@ -50,12 +50,6 @@ class _CapturedSignal(Exception):  # noqa: N818 - a signal, not an error
     """Raised inside a layer's call to stop the forward pass once its input is read."""
 
 
-def _all_layers(model: keras.Layer) -> Iterator[keras.Layer]:
-    for layer in getattr(model, "layers", []):
-        yield layer
-        yield from _all_layers(layer)
-
-
 def _batch_norm_layers(model: keras.Model) -> list[keras.Layer]:
     """The trainable batch-norm layers of ``model`` (nested models included).
 
@@ -65,7 +59,7 @@ def _batch_norm_layers(model: keras.Model) -> list[keras.Layer]:
     """
     seen: set[int] = set()
     layers = []
-    for layer in _all_layers(model):
+    for layer in walk_layers(model):
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
         if is_batch_norm and layer.trainable and id(layer) not in seen:
             seen.add(id(layer))

@@ -43,7 +43,6 @@ from kerasimgcls.training._distribute import (
     shard_by_data,
 )
 from kerasimgcls.training._divergence import DivergenceGuard, TrainingDivergedError
-from kerasimgcls.training._early_stopping import ResumableEarlyStopping
 from kerasimgcls.training._finish import finish_run
 from kerasimgcls.training._history import History
 from kerasimgcls.training._loop import RunCallbacks, run_callbacks
@@ -229,9 +228,11 @@ class Trainer:
             self._train(data, loop, start, steps)
         else:
             loop.checkpoint.load_callback_states()
+            if loop.averaging is not None:  # as the end of fit() left it
+                loop.averaging.apply_average(self.model)
         if loop.guard.diverged is not None:
             self._fail(loop.guard, history)
-        return self._finish(data, history, loop.early)
+        return self._finish(data, history, loop)
 
     def _train(
         self, data: ImageDataset, loop: RunCallbacks, start: int, steps: int
@@ -289,10 +290,15 @@ class Trainer:
         raise error
 
     def _finish(
-        self, data: ImageDataset, history: History, early: ResumableEarlyStopping | None
+        self, data: ImageDataset, history: History, loop: RunCallbacks
     ) -> History:
-        final = finish_run(self, data, history, early)
-        keys = ("kept_epoch", "precise_batch_norm", "inference_check")
+        final = finish_run(self, data, history, loop.early, loop.averaging)
+        keys = (
+            "kept_epoch",
+            "weight_averaging",
+            "precise_batch_norm",
+            "inference_check",
+        )
         self._final = {key: final[key] for key in keys if key in final}
         title = f"{self.model.name} on {data.name}"
         self._directory.finish(history, final, save_model=self.save, title=title)
@@ -311,12 +317,13 @@ class Trainer:
 
         Args:
             split: The split to score, such as ``data.test``.
-            name: The split's name in ``metrics.json`` (``"{name}_tta_flip"`` with
-                ``tta="flip"``).
+            name: The split's name in ``metrics.json`` (``"{name}_tta_{tta}"``
+                with ``tta``).
             batch_size: Images per forward pass.
-            tta: ``None``, or ``"flip"`` to score the mean prediction of each image
-                and its mirror image (see :func:`kerasimgcls.predict_proba`); then
-                the scores are ``accuracy`` and the training ``loss`` only.
+            tta: ``None``, or ``"flip"`` / ``"flip_translate"`` to score the
+                test-time augmented predictions (see
+                :func:`kerasimgcls.predict_tta`); then the scores are
+                ``accuracy`` and the training ``loss`` only.
 
         Returns:
             ``{"loss": ..., "accuracy": ..., ...}`` as floats.
