@@ -155,6 +155,56 @@ def _train_split(data: ImageDataset | Split) -> Split:
     )
 
 
+def _check_range(
+    min_lr: object,
+    max_lr: object,
+    num_steps: object,
+    batch_size: object,
+    smoothing: object,
+    stop_factor: object,
+) -> tuple[float, float, int, int, float, float | None]:
+    """Check :func:`find_learning_rate`'s numbers, in the order of its signature."""
+    low = _check_positive_float(min_lr, "min_lr")
+    high = _check_positive_float(max_lr, "max_lr")
+    if low >= high:
+        raise ValueError(
+            f"min_lr must be below max_lr; received min_lr={low!r}, max_lr={high!r}"
+        )
+    steps = check_positive_int(num_steps, "num_steps")
+    if steps < 2:
+        raise ValueError(f"num_steps must be at least 2; received num_steps={steps}")
+    batch = check_positive_int(batch_size, "batch_size")
+    weight = check_scalar(
+        smoothing,
+        "smoothing",
+        min_val=0,
+        max_val=1,
+        include_max=False,
+        expected="in [0, 1)",
+    )
+    stop = check_scalar(
+        stop_factor,
+        "stop_factor",
+        min_val=1,
+        include_min=False,
+        allow_none=True,
+        expected="above 1 or None",
+    )
+    return low, high, steps, batch, float(weight), None if stop is None else float(stop)
+
+
+def _check_fits(model: keras.Model, split: Split) -> None:
+    """Raise unless ``split`` has images of the shape ``model`` takes."""
+    expected = tuple(int(size) for size in model.input_shape[1:])
+    if split.image_shape != expected:
+        raise ValueError(
+            f"data images must have shape {expected} to match the model's input; "
+            f"received {split.image_shape}"
+        )
+    if len(split) == 0:
+        raise ValueError("data has no training images")
+
+
 def find_learning_rate(
     model: keras.Model,
     data: ImageDataset | Split,
@@ -218,42 +268,10 @@ def find_learning_rate(
         True
     """
     split = _train_split(data)
-    min_lr = _check_positive_float(min_lr, "min_lr")
-    max_lr = _check_positive_float(max_lr, "max_lr")
-    if min_lr >= max_lr:
-        raise ValueError(
-            f"min_lr must be below max_lr; received min_lr={min_lr!r}, max_lr={max_lr!r}"
-        )
-    num_steps = check_positive_int(num_steps, "num_steps")
-    if num_steps < 2:
-        raise ValueError(
-            f"num_steps must be at least 2; received num_steps={num_steps}"
-        )
-    batch_size = check_positive_int(batch_size, "batch_size")
-    smoothing = check_scalar(
-        smoothing,
-        "smoothing",
-        min_val=0,
-        max_val=1,
-        include_max=False,
-        expected="in [0, 1)",
+    min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor = _check_range(
+        min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor
     )
-    stop_factor = check_scalar(
-        stop_factor,
-        "stop_factor",
-        min_val=1,
-        include_min=False,
-        allow_none=True,
-        expected="above 1 or None",
-    )
-    expected = tuple(int(size) for size in model.input_shape[1:])
-    if split.image_shape != expected:
-        raise ValueError(
-            f"data images must have shape {expected} to match the model's input; "
-            f"received {split.image_shape}"
-        )
-    if len(split) == 0:
-        raise ValueError("data has no training images")
+    _check_fits(model, split)
     scaling = resolve_input_scaling(model, input_scaling).scaling
     fresh = _fresh_optimizer(model, optimizer)
     saved = [np.array(variable.numpy(), copy=True) for variable in model.variables]
@@ -266,8 +284,8 @@ def find_learning_rate(
             max_lr=max_lr,
             num_steps=num_steps,
             batch_size=batch_size,
-            smoothing=float(smoothing),
-            stop_factor=None if stop_factor is None else float(stop_factor),
+            smoothing=smoothing,
+            stop_factor=stop_factor,
             seed=seed,
             scaling=scaling,
         )
