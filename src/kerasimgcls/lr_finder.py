@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -155,6 +155,17 @@ def _train_split(data: ImageDataset | Split) -> Split:
     )
 
 
+class _Range(NamedTuple):
+    """The checked numbers of a range test."""
+
+    min_lr: float
+    max_lr: float
+    num_steps: int
+    batch_size: int
+    smoothing: float
+    stop_factor: float | None
+
+
 def _check_range(
     min_lr: object,
     max_lr: object,
@@ -162,7 +173,7 @@ def _check_range(
     batch_size: object,
     smoothing: object,
     stop_factor: object,
-) -> tuple[float, float, int, int, float, float | None]:
+) -> _Range:
     """Check :func:`find_learning_rate`'s numbers, in the order of its signature."""
     low = _check_positive_float(min_lr, "min_lr")
     high = _check_positive_float(max_lr, "max_lr")
@@ -190,7 +201,9 @@ def _check_range(
         allow_none=True,
         expected="above 1 or None",
     )
-    return low, high, steps, batch, float(weight), None if stop is None else float(stop)
+    return _Range(
+        low, high, steps, batch, float(weight), None if stop is None else float(stop)
+    )
 
 
 def _check_fits(model: keras.Model, split: Split) -> None:
@@ -268,7 +281,7 @@ def find_learning_rate(
         True
     """
     split = _train_split(data)
-    min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor = _check_range(
+    settings = _check_range(
         min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor
     )
     _check_fits(model, split)
@@ -276,19 +289,7 @@ def find_learning_rate(
     fresh = _fresh_optimizer(model, optimizer)
     saved = [np.array(variable.numpy(), copy=True) for variable in model.variables]
     try:
-        return _range_test(
-            model,
-            split,
-            fresh,
-            min_lr=min_lr,
-            max_lr=max_lr,
-            num_steps=num_steps,
-            batch_size=batch_size,
-            smoothing=smoothing,
-            stop_factor=stop_factor,
-            seed=seed,
-            scaling=scaling,
-        )
+        return _range_test(model, split, fresh, settings, seed=seed, scaling=scaling)
     finally:
         for variable, value in zip(model.variables, saved, strict=True):
             variable.assign(value)
@@ -336,16 +337,12 @@ def _range_test(
     model: keras.Model,
     split: Split,
     optimizer: keras.optimizers.Optimizer,
+    settings: _Range,
     *,
-    min_lr: float,
-    max_lr: float,
-    num_steps: int,
-    batch_size: int,
-    smoothing: float,
-    stop_factor: float | None,
     seed: int,
     scaling: PixelScaling,
 ) -> LearningRateFinderResult:
+    min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor = settings
     batch = min(batch_size, len(split))
     drop_remainder = len(split) >= batch_size
     per_epoch = len(split) // batch if drop_remainder else -(-len(split) // batch)

@@ -63,15 +63,9 @@ def run(args: argparse.Namespace) -> int:
     model = get_model(
         args.model, input_shape=data.input_shape, num_classes=data.num_classes
     )
+    flags = ("min_lr", "max_lr", "num_steps", "batch_size", "optimizer", "seed")
     result = find_learning_rate(
-        model,
-        data,
-        min_lr=args.min_lr,
-        max_lr=args.max_lr,
-        num_steps=args.num_steps,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        seed=args.seed,
+        model, data, **{flag: getattr(args, flag) for flag in flags}
     )
     path = result.plot(Path(args.out))
     stopped = " (stopped early: the loss diverged)" if result.stopped_early else ""
