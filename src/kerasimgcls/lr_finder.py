@@ -59,23 +59,6 @@ class LearningRateFinderResult:
     min_loss_learning_rate: float
     stopped_early: bool
 
-    def plot(self, path: str | os.PathLike[str]) -> Path:
-        """Draw the loss against the learning rate, with the suggestion, to ``path``.
-
-        See :func:`plot_learning_rate_finder`.
-
-        Example:
-            >>> import tempfile
-            >>> import numpy as np
-            >>> from kerasimgcls import LearningRateFinderResult
-            >>> result = LearningRateFinderResult(
-            ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
-            ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)
-            >>> with tempfile.TemporaryDirectory() as tmp:
-            ...     path = result.plot(f"{tmp}/lr_find.png")
-        """
-        return plots.plot_learning_rate_finder(self, path)
-
     def to_dict(self) -> dict[str, Any]:
         """Return the curve and the suggestion as JSON-ready values.
 
@@ -96,6 +79,23 @@ class LearningRateFinderResult:
             "stopped_early": self.stopped_early,
             "suggestion": self.suggestion,
         }
+
+    def plot(self, path: str | os.PathLike[str]) -> Path:
+        """Draw the loss against the learning rate, with the suggestion, to ``path``.
+
+        See :func:`plot_learning_rate_finder`.
+
+        Example:
+            >>> import tempfile
+            >>> import numpy as np
+            >>> from kerasimgcls import LearningRateFinderResult
+            >>> result = LearningRateFinderResult(
+            ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
+            ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     path = result.plot(f"{tmp}/lr_find.png")
+        """
+        return plots.plot_learning_rate_finder(self, path)
 
 
 def _check_positive_float(value: object, name: str) -> float:
