@@ -69,15 +69,20 @@ def register_model(name: str) -> Callable[[_F], _F]:
         raise ValueError(f"name must be a non-empty string; received name={name!r}")
 
     def decorator(factory: _F) -> _F:
-        if name in _REGISTRY:
-            raise ValueError(
-                f"A model named {name!r} is already registered; choose another name. "
-                f"Registered: {list_models()}"
-            )
+        _check_unregistered(name)
         _REGISTRY[name] = factory
         return factory
 
     return decorator
+
+
+def _check_unregistered(name: str) -> None:
+    """Raise if a model factory is registered as ``name`` already."""
+    if name in _REGISTRY:
+        raise ValueError(
+            f"A model named {name!r} is already registered; choose another name. "
+            f"Registered: {list_models()}"
+        )
 
 
 def list_models() -> list[str]:
@@ -85,7 +90,7 @@ def list_models() -> list[str]:
 
     Example:
         >>> from kerasimgcls import list_models
-        >>> "cifar_cnn" in list_models()
+        >>> {"airbench_cnn", "cifar_cnn", "resnet50"} <= set(list_models())
         True
     """
     return sorted(_REGISTRY)
