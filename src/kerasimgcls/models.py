@@ -610,14 +610,19 @@ def build_airbench_cnn(
             float(np.sqrt(bias_scale)),
             f"block{index}",
         )
+    outputs = _airbench_head(x, num_classes, float(logit_scale))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _airbench_head(x: Any, num_classes: int, logit_scale: float) -> Any:
+    """Global max pool, bias-free dense, scaled logits, float32 softmax."""
     x = keras.layers.GlobalMaxPooling2D(name="head_maxpool")(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="head_dense")(x)
-    x = keras.layers.Rescaling(float(logit_scale), name="head_scale")(x)
+    x = keras.layers.Rescaling(logit_scale, name="head_scale")(x)
     # Float32 probabilities under a mixed (bfloat16) policy.
-    outputs = keras.layers.Activation(
-        "softmax", dtype="float32", name="head_predictions"
-    )(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.layers.Activation("softmax", dtype="float32", name="head_predictions")(
+        x
+    )
 
 
 def _airbench_rates(
