@@ -436,6 +436,66 @@ def _expand(
     return files, missing, skipped
 
 
+def _read_mode(model: keras.Model) -> tuple[str, tuple[int, int] | None]:
+    """The colour mode and size (``None``: any) to decode images at for ``model``."""
+    height, width, channels = tuple(model.input_shape[1:])
+    if channels not in _COLOR_MODES:
+        raise ValueError(
+            f"the model takes {channels} channels; predict reads images as 1, 3 "
+            "or 4 channels"
+        )
+    size = None if height is None or width is None else (int(height), int(width))
+    return _COLOR_MODES[channels], size
+
+
+def _predict_files(
+    model: keras.Model,
+    files: list[str],
+    failed: list[tuple[str, str]],
+    read: tuple[str, tuple[int, int] | None],
+    batch_size: int,
+    tta: str | None,
+    scaling: InputScaling,
+) -> tuple[list[str], list[NDArray[np.float32]]]:
+    """Decode and predict ``files`` in batches: the decoded files, their chunks.
+
+    Files that do not decode go to ``failed``; images of any size (``read``'s size
+    ``None``) are predicted one at a time.
+    """
+    from kerasimgcls.data._files import decode_file
+
+    color_mode, size = read
+    decoded: list[str] = []
+    chunks: list[NDArray[np.float32]] = []
+    batch: list[NDArray[np.uint8]] = []
+
+    def flush() -> None:
+        if batch:
+            stacked = np.stack(batch) if size else batch[0][np.newaxis]
+            chunks.append(
+                predict_proba(
+                    model,
+                    stacked,
+                    batch_size=batch_size,
+                    tta=tta,
+                    input_scaling=scaling,
+                )
+            )
+            batch.clear()
+
+    for file in files:
+        result = decode_file(file, color_mode=color_mode, image_size=size)
+        if result.image is None:
+            failed.append((file, result.error or "cannot be decoded"))
+            continue
+        decoded.append(file)
+        batch.append(result.image)
+        if len(batch) >= batch_size or size is None:
+            flush()
+    flush()
+    return decoded, chunks
+
+
 def predict(
     model: keras.Model | str | os.PathLike[str],
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
@@ -484,8 +544,6 @@ def predict(
         >>> len(result.paths), [reason != "" for _, reason in result.failed]
         (1, [True])
     """
-    from kerasimgcls.data._files import decode_file
-
     if isinstance(model, str | os.PathLike):
         model = load_model(model)
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
@@ -494,42 +552,11 @@ def predict(
     top_k = check_positive_int(top_k, "top_k")
     batch_size = check_positive_int(batch_size, "batch_size")
     scaling = resolve_input_scaling(model, input_scaling).scaling
-    height, width, channels = tuple(model.input_shape[1:])
-    if channels not in _COLOR_MODES:
-        raise ValueError(
-            f"the model takes {channels} channels; predict reads images as 1, 3 "
-            "or 4 channels"
-        )
-    size = None if height is None or width is None else (int(height), int(width))
+    color_mode, size = _read_mode(model)
     files, failed, skipped = _expand(items)
-    decoded: list[str] = []
-    chunks: list[NDArray[np.float32]] = []
-    batch: list[NDArray[np.uint8]] = []
-
-    def flush() -> None:
-        if batch:
-            stacked = np.stack(batch) if size else batch[0][np.newaxis]
-            chunks.append(
-                predict_proba(
-                    model,
-                    stacked,
-                    batch_size=batch_size,
-                    tta=tta,
-                    input_scaling=scaling,
-                )
-            )
-            batch.clear()
-
-    for file in files:
-        result = decode_file(file, color_mode=_COLOR_MODES[channels], image_size=size)
-        if result.image is None:
-            failed.append((file, result.error or "cannot be decoded"))
-            continue
-        decoded.append(file)
-        batch.append(result.image)
-        if len(batch) >= batch_size or size is None:
-            flush()
-    flush()
+    decoded, chunks = _predict_files(
+        model, files, failed, (color_mode, size), batch_size, tta, scaling
+    )
     num_classes = int(model.output_shape[-1])
     names = get_class_names(model) or tuple(str(i) for i in range(num_classes))
     probabilities = (

@@ -265,13 +265,20 @@ def check_activation(value: object, name: str = "activation") -> str:
 
 
 def check_labels(
-    labels: Any, num_classes: int, name: str = "labels"
+    labels: Any,
+    num_classes: int,
+    name: str = "labels",
+    *,
+    rows: tuple[str, int] | None = None,
 ) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Return ``labels`` as a 1-D int64 array with every value in ``[0, num_classes)``.
 
+    ``rows``, ``(what, count)``, also requires one label per row of ``what``.
+
     Raises:
-        ValueError: If ``labels`` is not 1-D integral, or a label is out of range;
-            the message names the first bad value and its index.
+        ValueError: If ``labels`` is not 1-D integral, a label is out of range (the
+            message names the first bad value and its index), or their number is
+            not ``rows``' count.
     """
     array = np.asarray(labels)
     if array.ndim == 2 and array.shape[1] == 1:
@@ -297,6 +304,11 @@ def check_labels(
             f"{name} must be in [0, num_classes) = [0, {num_classes}); "
             f"received {name}[{index}]={int(array[index])} "
             f"({bad.size} value(s) out of range)"
+        )
+    if rows is not None and len(array) != rows[1]:
+        raise ValueError(
+            f"{name} must have one entry per row of {rows[0]} ({rows[1]}); "
+            f"received {len(array)}"
         )
     return array
 

@@ -175,6 +175,66 @@ def _check_output_size(
             )
 
 
+def _check_units(units: object) -> list[int]:
+    """The hidden layers' sizes of :func:`dense_head`, checked."""
+    if isinstance(units, (str, bytes)) or not isinstance(units, Sequence):
+        raise TypeError(
+            f"units must be a sequence of positive integers; received units={units!r}"
+        )
+    return [check_positive_int(u, "units") for u in units]
+
+
+def _check_head_inputs(inputs: Any) -> Any:
+    """The shape of :func:`dense_head`'s input tensor, of rank 2 or more."""
+    shape = getattr(inputs, "shape", None)
+    if shape is None or len(shape) < 2:
+        raise ValueError(
+            "inputs must be a Keras tensor of shape (batch, features) or "
+            f"(batch, height, width, channels); received shape {shape}"
+        )
+    return shape
+
+
+def _predictions(x: Any, num_classes: int, activation: str, name: str) -> Any:
+    """The output layer: float32 probabilities under a mixed policy too."""
+    # Under a mixed policy (bfloat16 compute) the probabilities stay float32, as
+    # Keras' mixed-precision guide recommends for the last layer.
+    policy = keras.mixed_precision.global_policy()
+    output_dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
+    return keras.layers.Dense(
+        num_classes,
+        activation=activation,
+        dtype=output_dtype,
+        name=f"{name}_predictions",
+    )(x)
+
+
+def _pool(x: Any, pooling: str, name: str) -> Any:
+    """Flatten a feature map, or pool it globally (``"avg"`` or ``"max"``)."""
+    if pooling == "flatten":
+        return keras.layers.Flatten(name=f"{name}_flatten")(x)
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(x)
+    return keras.layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(x)
+
+
+def _hidden_dense(
+    x: Any,
+    size: int,
+    activation: str,
+    rate: float | None,
+    momentum: float | None,
+    prefix: str,
+) -> Any:
+    """Dense, then dropout (``rate``) and batch norm (``momentum``) if not ``None``."""
+    x = keras.layers.Dense(size, activation=activation, name=prefix)(x)
+    if rate is not None:
+        x = keras.layers.Dropout(rate, name=f"{prefix}_dropout")(x)
+    if momentum is not None:
+        x = keras.layers.BatchNormalization(momentum=momentum, name=f"{prefix}_bn")(x)
+    return x
+
+
 def dense_head(
     inputs: Any,
     num_classes: int,
@@ -231,11 +291,7 @@ def dense_head(
         (None, 10)
     """
     num_classes = check_positive_int(num_classes, "num_classes")
-    if isinstance(units, (str, bytes)) or not isinstance(units, Sequence):
-        raise TypeError(
-            f"units must be a sequence of positive integers; received units={units!r}"
-        )
-    hidden = [check_positive_int(u, "units") for u in units]
+    hidden = _check_units(units)
     pooling = check_choice(pooling, "pooling", ("flatten", "avg", "max"))  # type: ignore[assignment]
     first_rate = check_optional_rate(input_dropout, "input_dropout")
     rate = check_optional_rate(dropout, "dropout")
@@ -247,39 +303,18 @@ def dense_head(
     activation = check_activation(activation)
     output_activation = check_activation(output_activation, "output_activation")
     name = _block_name(name, "dense_head")
-    shape = getattr(inputs, "shape", None)
-    if shape is None or len(shape) < 2:
-        raise ValueError(
-            "inputs must be a Keras tensor of shape (batch, features) or "
-            f"(batch, height, width, channels); received shape {shape}"
-        )
-
     x = inputs
-    if len(shape) > 2:
-        if pooling == "flatten":
-            x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-        elif pooling == "avg":
-            x = keras.layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(x)
-        else:
-            x = keras.layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(x)
+    if len(_check_head_inputs(inputs)) > 2:
+        x = _pool(x, pooling, name)
     if first_rate is not None:
         x = keras.layers.Dropout(first_rate, name=f"{name}_dropout")(x)
     for index, size in enumerate(hidden, start=1):
-        prefix = f"{name}_dense{index}"
-        x = keras.layers.Dense(size, activation=activation, name=prefix)(x)
-        if rate is not None:
-            x = keras.layers.Dropout(rate, name=f"{prefix}_dropout")(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization(momentum=momentum, name=f"{prefix}_bn")(
-                x
-            )
-    # Under a mixed policy (bfloat16 compute) the probabilities stay float32, as
-    # Keras' mixed-precision guide recommends for the last layer.
-    policy = keras.mixed_precision.global_policy()
-    output_dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
-    return keras.layers.Dense(
-        num_classes,
-        activation=output_activation,
-        dtype=output_dtype,
-        name=f"{name}_predictions",
-    )(x)
+        x = _hidden_dense(
+            x,
+            size,
+            activation,
+            rate,
+            momentum if batch_norm else None,
+            f"{name}_dense{index}",
+        )
+    return _predictions(x, num_classes, output_activation, name)

@@ -119,12 +119,9 @@ class ClassificationReport:
                 f"received shape {probs.shape}"
             )
         num_classes = int(probs.shape[1])
-        truth = check_labels(labels, num_classes, "labels")
-        if len(truth) != len(probs):
-            raise ValueError(
-                f"labels must have one entry per row of probabilities ({len(probs)}); "
-                f"received {len(truth)}"
-            )
+        truth = check_labels(
+            labels, num_classes, "labels", rows=("probabilities", len(probs))
+        )
         names = resolve_class_names(class_names, num_classes)
         top_k = min(check_positive_int(top_k, "top_k"), num_classes)
         return cls(
@@ -262,11 +259,13 @@ class ClassificationReport:
             The path written.
 
         Example:
-            >>> import tempfile
+            >>> import json, tempfile
             >>> from kerasimgcls import ClassificationReport
             >>> report = ClassificationReport.from_predictions([0, 1], [[1, 0], [0, 1]])
             >>> with tempfile.TemporaryDirectory() as tmp:
-            ...     path = report.save(f"{tmp}/report.json")
+            ...     saved = json.loads(report.save(f"{tmp}/report.json").read_text())
+            >>> saved["accuracy"], saved["num_samples"]
+            (1.0, 2)
         """
         return write_json_atomic(path, self.to_dict())
 

@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -59,23 +59,6 @@ class LearningRateFinderResult:
     min_loss_learning_rate: float
     stopped_early: bool
 
-    def plot(self, path: str | os.PathLike[str]) -> Path:
-        """Draw the loss against the learning rate, with the suggestion, to ``path``.
-
-        See :func:`plot_learning_rate_finder`.
-
-        Example:
-            >>> import tempfile
-            >>> import numpy as np
-            >>> from kerasimgcls import LearningRateFinderResult
-            >>> result = LearningRateFinderResult(
-            ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
-            ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)
-            >>> with tempfile.TemporaryDirectory() as tmp:
-            ...     path = result.plot(f"{tmp}/lr_find.png")
-        """
-        return plots.plot_learning_rate_finder(self, path)
-
     def to_dict(self) -> dict[str, Any]:
         """Return the curve and the suggestion as JSON-ready values.
 
@@ -96,6 +79,23 @@ class LearningRateFinderResult:
             "stopped_early": self.stopped_early,
             "suggestion": self.suggestion,
         }
+
+    def plot(self, path: str | os.PathLike[str]) -> Path:
+        """Draw the loss against the learning rate, with the suggestion, to ``path``.
+
+        See :func:`plot_learning_rate_finder`.
+
+        Example:
+            >>> import tempfile
+            >>> import numpy as np
+            >>> from kerasimgcls import LearningRateFinderResult
+            >>> result = LearningRateFinderResult(
+            ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
+            ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     path = result.plot(f"{tmp}/lr_find.png")
+        """
+        return plots.plot_learning_rate_finder(self, path)
 
 
 def _check_positive_float(value: object, name: str) -> float:
@@ -153,6 +153,69 @@ def _train_split(data: ImageDataset | Split) -> Split:
         "data must be an ImageDataset (its train split is used) or a Split; "
         f"received {type(data).__name__}"
     )
+
+
+class _Range(NamedTuple):
+    """The checked numbers of a range test."""
+
+    min_lr: float
+    max_lr: float
+    num_steps: int
+    batch_size: int
+    smoothing: float
+    stop_factor: float | None
+
+
+def _check_range(
+    min_lr: object,
+    max_lr: object,
+    num_steps: object,
+    batch_size: object,
+    smoothing: object,
+    stop_factor: object,
+) -> _Range:
+    """Check :func:`find_learning_rate`'s numbers, in the order of its signature."""
+    low = _check_positive_float(min_lr, "min_lr")
+    high = _check_positive_float(max_lr, "max_lr")
+    if low >= high:
+        raise ValueError(
+            f"min_lr must be below max_lr; received min_lr={low!r}, max_lr={high!r}"
+        )
+    steps = check_positive_int(num_steps, "num_steps")
+    if steps < 2:
+        raise ValueError(f"num_steps must be at least 2; received num_steps={steps}")
+    batch = check_positive_int(batch_size, "batch_size")
+    weight = check_scalar(
+        smoothing,
+        "smoothing",
+        min_val=0,
+        max_val=1,
+        include_max=False,
+        expected="in [0, 1)",
+    )
+    stop = check_scalar(
+        stop_factor,
+        "stop_factor",
+        min_val=1,
+        include_min=False,
+        allow_none=True,
+        expected="above 1 or None",
+    )
+    return _Range(
+        low, high, steps, batch, float(weight), None if stop is None else float(stop)
+    )
+
+
+def _check_fits(model: keras.Model, split: Split) -> None:
+    """Raise unless ``split`` has images of the shape ``model`` takes."""
+    expected = tuple(int(size) for size in model.input_shape[1:])
+    if split.image_shape != expected:
+        raise ValueError(
+            f"data images must have shape {expected} to match the model's input; "
+            f"received {split.image_shape}"
+        )
+    if len(split) == 0:
+        raise ValueError("data has no training images")
 
 
 def find_learning_rate(
@@ -218,59 +281,15 @@ def find_learning_rate(
         True
     """
     split = _train_split(data)
-    min_lr = _check_positive_float(min_lr, "min_lr")
-    max_lr = _check_positive_float(max_lr, "max_lr")
-    if min_lr >= max_lr:
-        raise ValueError(
-            f"min_lr must be below max_lr; received min_lr={min_lr!r}, max_lr={max_lr!r}"
-        )
-    num_steps = check_positive_int(num_steps, "num_steps")
-    if num_steps < 2:
-        raise ValueError(
-            f"num_steps must be at least 2; received num_steps={num_steps}"
-        )
-    batch_size = check_positive_int(batch_size, "batch_size")
-    smoothing = check_scalar(
-        smoothing,
-        "smoothing",
-        min_val=0,
-        max_val=1,
-        include_max=False,
-        expected="in [0, 1)",
+    settings = _check_range(
+        min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor
     )
-    stop_factor = check_scalar(
-        stop_factor,
-        "stop_factor",
-        min_val=1,
-        include_min=False,
-        allow_none=True,
-        expected="above 1 or None",
-    )
-    expected = tuple(int(size) for size in model.input_shape[1:])
-    if split.image_shape != expected:
-        raise ValueError(
-            f"data images must have shape {expected} to match the model's input; "
-            f"received {split.image_shape}"
-        )
-    if len(split) == 0:
-        raise ValueError("data has no training images")
+    _check_fits(model, split)
     scaling = resolve_input_scaling(model, input_scaling).scaling
     fresh = _fresh_optimizer(model, optimizer)
     saved = [np.array(variable.numpy(), copy=True) for variable in model.variables]
     try:
-        return _range_test(
-            model,
-            split,
-            fresh,
-            min_lr=min_lr,
-            max_lr=max_lr,
-            num_steps=num_steps,
-            batch_size=batch_size,
-            smoothing=float(smoothing),
-            stop_factor=None if stop_factor is None else float(stop_factor),
-            seed=seed,
-            scaling=scaling,
-        )
+        return _range_test(model, split, fresh, settings, seed=seed, scaling=scaling)
     finally:
         for variable, value in zip(model.variables, saved, strict=True):
             variable.assign(value)
@@ -318,16 +337,12 @@ def _range_test(
     model: keras.Model,
     split: Split,
     optimizer: keras.optimizers.Optimizer,
+    settings: _Range,
     *,
-    min_lr: float,
-    max_lr: float,
-    num_steps: int,
-    batch_size: int,
-    smoothing: float,
-    stop_factor: float | None,
     seed: int,
     scaling: PixelScaling,
 ) -> LearningRateFinderResult:
+    min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor = settings
     batch = min(batch_size, len(split))
     drop_remainder = len(split) >= batch_size
     per_epoch = len(split) // batch if drop_remainder else -(-len(split) // batch)

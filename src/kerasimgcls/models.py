@@ -69,15 +69,20 @@ def register_model(name: str) -> Callable[[_F], _F]:
         raise ValueError(f"name must be a non-empty string; received name={name!r}")
 
     def decorator(factory: _F) -> _F:
-        if name in _REGISTRY:
-            raise ValueError(
-                f"A model named {name!r} is already registered; choose another name. "
-                f"Registered: {list_models()}"
-            )
+        _check_unregistered(name)
         _REGISTRY[name] = factory
         return factory
 
     return decorator
+
+
+def _check_unregistered(name: str) -> None:
+    """Raise if a model factory is registered as ``name`` already."""
+    if name in _REGISTRY:
+        raise ValueError(
+            f"A model named {name!r} is already registered; choose another name. "
+            f"Registered: {list_models()}"
+        )
 
 
 def list_models() -> list[str]:
@@ -85,7 +90,7 @@ def list_models() -> list[str]:
 
     Example:
         >>> from kerasimgcls import list_models
-        >>> "cifar_cnn" in list_models()
+        >>> {"airbench_cnn", "cifar_cnn", "resnet50"} <= set(list_models())
         True
     """
     return sorted(_REGISTRY)
@@ -212,11 +217,7 @@ def build_cifar_cnn(
     """
     shape = _check_input_shape(input_shape)
     num_classes = check_positive_int(num_classes, "num_classes")
-    if min(shape[:2]) < 4:
-        raise ValueError(
-            "input_shape must be at least 4x4 for the two poolings of cifar_cnn; "
-            f"received input_shape={tuple(input_shape)!r}"
-        )
+    _check_min_size(shape, input_shape, 4, "the two poolings of cifar_cnn")
     if isinstance(head_dropout, str) or not isinstance(head_dropout, Sequence):
         raise TypeError(
             "head_dropout must be two rates (before and after the dense layer), "
@@ -314,22 +315,9 @@ def patch_whitening_kernel(
         ((2, 2, 3, 24), (24,))
     """
     array = np.asarray(images)
-    if array.ndim != 4 or min(array.shape) < 1:
-        raise ValueError(
-            "images must be an array of shape (n, height, width, channels); "
-            f"received shape {array.shape}"
-        )
-    kernel_size = check_positive_int(kernel_size, "kernel_size")
-    max_patches = check_positive_int(max_patches, "max_patches")
-    epsilon = check_scalar(epsilon, "epsilon", min_val=0.0, include_min=False)
-    if not isinstance(standardize, bool):
-        raise TypeError(
-            f"standardize must be True or False; received standardize={standardize!r}"
-        )
-    if min(array.shape[1:3]) < kernel_size:
-        raise ValueError(
-            f"images of shape {array.shape} are smaller than kernel_size={kernel_size}"
-        )
+    kernel_size, max_patches, epsilon = _check_whitening_args(
+        array, kernel_size, max_patches, epsilon, standardize
+    )
     scaled = array.astype(np.float32)
     if array.dtype == np.uint8:
         scaled /= 255.0
@@ -340,16 +328,7 @@ def patch_whitening_kernel(
         shift = scaled.mean(axis=(0, 1, 2), dtype=np.float64)
         spread = np.maximum(scaled.std(axis=(0, 1, 2), dtype=np.float64), 1e-12)
         scaled = ((scaled - shift) / spread).astype(np.float32)
-    windows = np.lib.stride_tricks.sliding_window_view(
-        scaled, (kernel_size, kernel_size), axis=(1, 2)
-    )  # (n, h', w', channels, k, k)
-    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(
-        -1, kernel_size * kernel_size * channels
-    )
-    if patches.shape[0] > max_patches:
-        rng = np.random.default_rng(seed)
-        patches = patches[rng.choice(patches.shape[0], max_patches, replace=False)]
-    patches = patches.astype(np.float64)
+    patches = _sample_patches(scaled, kernel_size, max_patches, seed)
     mean = patches.mean(axis=0)
     covariance = np.cov(patches - mean, rowvar=False)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
@@ -363,6 +342,63 @@ def patch_whitening_kernel(
     filters = filters / tiled_spread[:, np.newaxis]
     kernel = filters.reshape(kernel_size, kernel_size, channels, -1)
     return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def _check_min_size(
+    shape: tuple[int, int, int], input_shape: Sequence[int], size: int, reason: str
+) -> None:
+    """Raise unless ``shape`` is at least ``size x size`` (``reason`` says why)."""
+    if min(shape[:2]) < size:
+        raise ValueError(
+            f"input_shape must be at least {size}x{size} for {reason}; "
+            f"received input_shape={tuple(input_shape)!r}"
+        )
+
+
+def _check_whitening_args(
+    array: NDArray[Any],
+    kernel_size: object,
+    max_patches: object,
+    epsilon: object,
+    standardize: object,
+) -> tuple[int, int, float]:
+    """Check :func:`patch_whitening_kernel`'s arguments; return the numbers."""
+    if array.ndim != 4 or min(array.shape) < 1:
+        raise ValueError(
+            "images must be an array of shape (n, height, width, channels); "
+            f"received shape {array.shape}"
+        )
+    size = check_positive_int(kernel_size, "kernel_size")
+    patches = check_positive_int(max_patches, "max_patches")
+    rate = check_scalar(
+        epsilon, "epsilon", min_val=0, include_min=False, expected="a positive number"
+    )
+    if not isinstance(standardize, bool):
+        raise TypeError(
+            f"standardize must be True or False; received standardize={standardize!r}"
+        )
+    if min(array.shape[1:3]) < size:
+        raise ValueError(
+            f"images of shape {array.shape} are smaller than kernel_size={size}"
+        )
+    return size, patches, rate
+
+
+def _sample_patches(
+    scaled: NDArray[np.float32], kernel_size: int, max_patches: int, seed: int
+) -> NDArray[np.float64]:
+    """The ``kernel_size``-square patches as float64 rows, at most ``max_patches``."""
+    channels = scaled.shape[-1]
+    windows = np.lib.stride_tricks.sliding_window_view(
+        scaled, (kernel_size, kernel_size), axis=(1, 2)
+    )  # (n, h', w', channels, k, k)
+    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(
+        -1, kernel_size * kernel_size * channels
+    )
+    if patches.shape[0] > max_patches:
+        rng = np.random.default_rng(seed)
+        patches = patches[rng.choice(patches.shape[0], max_patches, replace=False)]
+    return patches.astype(np.float64)
 
 
 def _check_widths(widths: object) -> tuple[int, int, int]:
@@ -550,43 +586,10 @@ def build_airbench_cnn(
     num_classes = check_positive_int(num_classes, "num_classes")
     group_widths = _check_widths(widths)
     kernel_size = check_positive_int(whitening_kernel_size, "whitening_kernel_size")
-    if min(shape[:2]) < 16:
-        raise ValueError(
-            "input_shape must be at least 16x16 for airbench_cnn's three poolings; "
-            f"received input_shape={tuple(input_shape)!r}"
-        )
-    bias_lr_scale = check_scalar(
-        bias_lr_scale,
-        "bias_lr_scale",
-        min_val=0,
-        include_min=False,
-        expected="positive",
+    _check_min_size(shape, input_shape, 16, "airbench_cnn's three poolings")
+    bias_scale, momentum = _airbench_rates(
+        bias_lr_scale, batch_norm_momentum, batch_norm_batch_size
     )
-    batch_norm_momentum = check_scalar(
-        batch_norm_momentum,
-        "batch_norm_momentum",
-        min_val=0,
-        max_val=1,
-        include_max=False,
-        expected="in [0, 1)",
-    )
-    if not isinstance(bias_lr_scale, (int, float)) or not bias_lr_scale > 0:
-        raise ValueError(
-            f"bias_lr_scale must be positive; received bias_lr_scale={bias_lr_scale!r}"
-        )
-    if not isinstance(batch_norm_momentum, (int, float)) or not (
-        0.0 <= batch_norm_momentum < 1.0
-    ):
-        raise ValueError(
-            "batch_norm_momentum must be in [0, 1); "
-            f"received batch_norm_momentum={batch_norm_momentum!r}"
-        )
-    momentum = float(batch_norm_momentum)
-    if batch_norm_batch_size is not None:
-        per_batch = check_scalar(
-            batch_norm_batch_size, "batch_norm_batch_size", kind=int, min_val=1
-        )
-        momentum = momentum ** (per_batch / 1024.0)
     epsilon = check_scalar(
         whitening_epsilon, "whitening_epsilon", min_val=0.0, include_min=False
     )
@@ -594,48 +597,106 @@ def build_airbench_cnn(
         check_choice(whitening_dtype, "whitening_dtype", ("float32",))
     weights = None
     if whitening_images is not None:
-        sample = np.asarray(whitening_images)
-        if sample.ndim != 4 or sample.shape[-1] != shape[2]:
-            raise ValueError(
-                "whitening_images must have shape (n, height, width, "
-                f"{shape[2]}) to match input_shape; received shape {sample.shape}"
-            )
-        weights = patch_whitening_kernel(
-            sample,
-            kernel_size=kernel_size,
-            epsilon=epsilon,
-            standardize=whitening_standardize,
+        weights = _airbench_whitening(
+            whitening_images, shape, kernel_size, epsilon, whitening_standardize
         )
-
     inputs = keras.Input(shape, name="images")
-    whiten = keras.layers.Conv2D(
-        2 * kernel_size * kernel_size * shape[2],
-        kernel_size,
-        padding="valid",
-        name="whiten",
-        dtype=whitening_dtype,
-    )
-    x = whiten(inputs)
-    if weights is not None:
-        whiten.set_weights(list(weights))
-        whiten.trainable = False
-    x = keras.layers.Activation("gelu", name="whiten_act")(x)
+    x = _airbench_whiten_layer(inputs, kernel_size, weights, whitening_dtype)
     for index, filters in enumerate(group_widths, start=1):
         x = _airbench_group(
             x,
             filters,
             momentum,
-            float(np.sqrt(bias_lr_scale)),
+            float(np.sqrt(bias_scale)),
             f"block{index}",
         )
+    outputs = _airbench_head(x, num_classes, float(logit_scale))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _airbench_head(x: Any, num_classes: int, logit_scale: float) -> Any:
+    """Global max pool, bias-free dense, scaled logits, float32 softmax."""
     x = keras.layers.GlobalMaxPooling2D(name="head_maxpool")(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="head_dense")(x)
-    x = keras.layers.Rescaling(float(logit_scale), name="head_scale")(x)
+    x = keras.layers.Rescaling(logit_scale, name="head_scale")(x)
     # Float32 probabilities under a mixed (bfloat16) policy.
-    outputs = keras.layers.Activation(
-        "softmax", dtype="float32", name="head_predictions"
-    )(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.layers.Activation("softmax", dtype="float32", name="head_predictions")(
+        x
+    )
+
+
+def _airbench_rates(
+    bias_lr_scale: object,
+    batch_norm_momentum: object,
+    batch_norm_batch_size: object,
+) -> tuple[float, float]:
+    """Check the bias learning-rate scale and the momentum; the momentum per step."""
+    bias_scale = check_scalar(
+        bias_lr_scale,
+        "bias_lr_scale",
+        min_val=0,
+        include_min=False,
+        expected="positive",
+    )
+    momentum = float(
+        check_scalar(
+            batch_norm_momentum,
+            "batch_norm_momentum",
+            min_val=0,
+            max_val=1,
+            include_max=False,
+            expected="in [0, 1)",
+        )
+    )
+    if batch_norm_batch_size is not None:
+        per_batch = check_scalar(
+            batch_norm_batch_size, "batch_norm_batch_size", kind=int, min_val=1
+        )
+        momentum = momentum ** (per_batch / 1024.0)
+    return bias_scale, momentum
+
+
+def _airbench_whitening(
+    images: ArrayLike,
+    shape: tuple[int, int, int],
+    kernel_size: int,
+    epsilon: float,
+    standardize: bool,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The whitening layer's ``(kernel, bias)`` from images of ``shape``'s channels."""
+    sample = np.asarray(images)
+    if sample.ndim != 4 or sample.shape[-1] != shape[2]:
+        raise ValueError(
+            "whitening_images must have shape (n, height, width, "
+            f"{shape[2]}) to match input_shape; received shape {sample.shape}"
+        )
+    return patch_whitening_kernel(
+        sample,
+        kernel_size=kernel_size,
+        epsilon=epsilon,
+        standardize=standardize,
+    )
+
+
+def _airbench_whiten_layer(
+    inputs: Any,
+    kernel_size: int,
+    weights: tuple[NDArray[np.float32], NDArray[np.float32]] | None,
+    dtype: str | None,
+) -> Any:
+    """The whitening convolution (frozen when ``weights`` are given) and its GELU."""
+    whiten = keras.layers.Conv2D(
+        2 * kernel_size * kernel_size * inputs.shape[-1],
+        kernel_size,
+        padding="valid",
+        name="whiten",
+        dtype=dtype,
+    )
+    x = whiten(inputs)
+    if weights is not None:
+        whiten.set_weights(list(weights))
+        whiten.trainable = False
+    return keras.layers.Activation("gelu", name="whiten_act")(x)
 
 
 # The keras.applications backbones (kerasimgcls.transfer imports keras.applications

@@ -438,12 +438,9 @@ def plot_embeddings(
         if raw_labels.size
         else 1
     )
-    classes = check_labels(raw_labels, num_classes, "labels")
-    if len(classes) != len(array):
-        raise ValueError(
-            f"labels must have one entry per row of features ({len(array)}); "
-            f"received {len(classes)}"
-        )
+    classes = check_labels(
+        raw_labels, num_classes, "labels", rows=("features", len(array))
+    )
     names = resolve_class_names(class_names, num_classes)
     colours = _colours(num_classes)
     figure = Figure(figsize=(5.5 * len(methods) + 1.5, 5.0))

@@ -294,6 +294,64 @@ def _nested_models(model: keras.Model) -> list[keras.Model]:
     return found
 
 
+def _resolve_backbone(
+    backbone: object,
+    shape: tuple[int, int, int],
+    input_shape: Sequence[int],
+    weights: str | os.PathLike[str] | None,
+    name: str | None,
+) -> tuple[_Backbone | None, Path | None, int | None, str]:
+    """Check ``backbone`` and ``weights``: ``(spec, local weights, default size, name)``.
+
+    ``spec`` is ``None`` for a given :class:`keras.Model`; the default size is the
+    side the backbone's weights were trained at (or its fixed square input).
+    """
+    if isinstance(backbone, keras.Model):
+        local = None if weights is None else _check_weights_path(weights)
+        fixed = tuple(backbone.input_shape[1:3])
+        default = fixed[0] if None not in fixed and fixed[0] == fixed[1] else None
+        return None, local, default, name or backbone.name
+    if isinstance(backbone, str):
+        spec = _check_backbone(backbone)
+        if shape[2] != 3:
+            raise ValueError(
+                f"input_shape must have 3 (RGB) channels for {backbone}; received "
+                f"input_shape={tuple(input_shape)!r}: load the images in colour"
+            )
+        local = check_backbone_weights(backbone, weights)  # before building anything
+        return spec, local, spec.image_size, name or backbone
+    raise TypeError(
+        "backbone must be a backbone name or a keras.Model; received "
+        f"{type(backbone).__name__}"
+    )
+
+
+def _application_body(
+    backbone: object,
+    spec: _Backbone,
+    shape: tuple[int, int, int],
+    size: tuple[int, int],
+    weights: str | os.PathLike[str] | None,
+    local: Path | None,
+    asked: tuple[Sequence[int], ImageSize],
+) -> keras.Model:
+    """Build the named backbone at ``size`` (``asked``: the arguments, for errors)."""
+    if min(size) < 32:
+        input_shape, image_size = asked
+        raise ValueError(
+            f"{backbone} needs images of at least 32x32; received input_shape="
+            f"{tuple(input_shape)!r} with image_size={image_size!r}: pass "
+            "image_size=32 or more"
+        )
+    from_imagenet = weights == "imagenet"
+    # EfficientNet's architecture depends on weights="imagenet" (an extra
+    # Rescaling); Keras finds the file checked above in its cache.
+    body = _application(spec, (*size, shape[2]), "imagenet" if from_imagenet else None)
+    if local is not None and not from_imagenet:
+        _load_local(body, local)
+    return body
+
+
 def build_transfer_model(
     backbone: str | keras.Model,
     *,
@@ -369,43 +427,14 @@ def build_transfer_model(
     shape = check_input_shape(input_shape)
     num_classes = check_positive_int(num_classes, "num_classes")
     rate = check_optional_rate(dropout, "dropout")
-    spec: _Backbone | None = None
-    if isinstance(backbone, keras.Model):
-        local = None if weights is None else _check_weights_path(weights)
-        fixed = tuple(backbone.input_shape[1:3])
-        default = fixed[0] if None not in fixed and fixed[0] == fixed[1] else None
-        model_name = name or backbone.name
-    elif isinstance(backbone, str):
-        spec = _check_backbone(backbone)
-        if shape[2] != 3:
-            raise ValueError(
-                f"input_shape must have 3 (RGB) channels for {backbone}; received "
-                f"input_shape={tuple(input_shape)!r}: load the images in colour"
-            )
-        local = check_backbone_weights(backbone, weights)  # before building anything
-        default = spec.image_size
-        model_name = name or backbone
-    else:
-        raise TypeError(
-            "backbone must be a backbone name or a keras.Model; received "
-            f"{type(backbone).__name__}"
-        )
+    spec, local, default, model_name = _resolve_backbone(
+        backbone, shape, input_shape, weights, name
+    )
     size = _target_size(shape, image_size, default)
-    if spec is not None and min(size) < 32:
-        raise ValueError(
-            f"{backbone} needs images of at least 32x32; received input_shape="
-            f"{tuple(input_shape)!r} with image_size={image_size!r}: pass "
-            "image_size=32 or more"
-        )
     if spec is not None:
-        from_imagenet = weights == "imagenet"
-        # EfficientNet's architecture depends on weights="imagenet" (an extra
-        # Rescaling); Keras finds the file checked above in its cache.
-        body = _application(
-            spec, (*size, shape[2]), "imagenet" if from_imagenet else None
+        body = _application_body(
+            backbone, spec, shape, size, weights, local, (input_shape, image_size)
         )
-        if local is not None and not from_imagenet:
-            _load_local(body, local)
     else:
         assert isinstance(backbone, keras.Model)
         body = backbone

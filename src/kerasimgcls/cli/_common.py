@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from kerasimgcls._validation import (
     check_image_size,
@@ -21,8 +22,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DATASETS",
     "MODEL_HELP",
+    "add_command",
     "add_data_arguments",
     "add_run_dir_argument",
+    "add_split_argument",
     "data_spec_from_args",
     "load_data",
     "load_data_from_args",
@@ -195,6 +198,38 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
 def load_data_from_args(args: argparse.Namespace) -> ImageDataset:
     """Load the dataset the command-line data options describe."""
     return load_data(data_spec_from_args(args))
+
+
+def add_command(
+    subparsers: Any,
+    name: str,
+    summary: str,
+    description: str,
+    handler: Callable[[argparse.Namespace], int],
+    run_dir: Literal["model", "run", "finished"] | None = None,
+) -> argparse.ArgumentParser:
+    """Add the sub-command ``name`` that runs ``handler``; return its parser.
+
+    ``summary`` is the one-line help; the line breaks of ``description`` become
+    spaces. ``run_dir`` adds the positional ``RUN_DIR`` (see
+    :func:`add_run_dir_argument`): ``"model"`` also accepts a ``.keras`` file,
+    ``"finished"`` wants a finished run.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=summary, description=" ".join(description.split())
+    )
+    if run_dir is not None:
+        add_run_dir_argument(
+            parser, model_file=run_dir == "model", finished=run_dir == "finished"
+        )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_split_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--split``, the split of a run's dataset that ``what`` (the help) uses."""
+    splits = ("test", "validation", "train")
+    parser.add_argument("--split", choices=splits, default="test", help=what)
 
 
 def add_run_dir_argument(

@@ -6,29 +6,26 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kerasimgcls.cli._common import add_run_dir_argument
+from kerasimgcls.cli._common import add_command, add_split_argument
 from kerasimgcls.cli._predict import add_input_scaling_argument
 from kerasimgcls.training._config import TTA_NAMES
+
+_HELP = "score a run's model: metrics.json, report.json and pictures"
+_DESCRIPTION = """\
+Load RUN_DIR/model.keras, rebuild the run's dataset from run.json and write the loss
+and accuracy of the chosen split to RUN_DIR/metrics.json, the per-class report to
+RUN_DIR/report.json, and the pictures confusion_matrix.png and top_losses.png.
+"""
 
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``evaluate`` sub-command."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="score a run's model: metrics.json, report.json and pictures",
-        description=(
-            "Load RUN_DIR/model.keras, rebuild the run's dataset from run.json and "
-            "write the loss and accuracy of the chosen split to RUN_DIR/metrics.json, "
-            "the per-class report to RUN_DIR/report.json, and the pictures "
-            "confusion_matrix.png and top_losses.png."
-        ),
+    parser = add_command(
+        subparsers, "evaluate", _HELP, _DESCRIPTION, run, run_dir="run"
     )
-    add_run_dir_argument(parser, model_file=False)
-    parser.add_argument(
-        "--split",
-        choices=("test", "validation", "train"),
-        default="test",
-        help="the split to score (default: test, or validation if there is none)",
+    add_split_argument(
+        parser,
+        "the split to score (default: test, or validation if there is none)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=256, help="images per forward pass"
@@ -41,7 +38,6 @@ def add_parser(subparsers: Any) -> None:
         "space; recorded as SPLIT_tta_TTA, the per-class report stays without",
     )
     add_input_scaling_argument(parser)
-    parser.set_defaults(handler=run)
 
 
 def _predicted(

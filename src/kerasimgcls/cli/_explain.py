@@ -6,26 +6,27 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kerasimgcls.cli._common import add_run_dir_argument
+from kerasimgcls.cli._common import add_command
 from kerasimgcls.cli._predict import add_input_scaling_argument
 
 # File-name suffix of each method: "+" does not belong in file names.
 _SUFFIXES = {"gradcam": "gradcam", "gradcam++": "gradcampp"}
 
 
+_HELP = "write Grad-CAM heatmaps showing where the model looks"
+_DESCRIPTION = """\
+Load RUN_DIR/model.keras (or a .keras file), resize each IMAGE to the model's input
+and write a picture of the image, its Grad-CAM heatmap and the overlay to
+RUN_DIR/explain/ (or --out), named IMAGE_gradcam.png or IMAGE_gradcampp.png by
+--method.
+"""
+
+
 def add_parser(subparsers: Any) -> None:
     """Add the ``explain`` sub-command."""
-    parser = subparsers.add_parser(
-        "explain",
-        help="write Grad-CAM heatmaps showing where the model looks",
-        description=(
-            "Load RUN_DIR/model.keras (or a .keras file), resize each IMAGE to the "
-            "model's input and write a picture of the image, its Grad-CAM heatmap "
-            "and the overlay to RUN_DIR/explain/ (or --out), named "
-            "IMAGE_gradcam.png or IMAGE_gradcampp.png by --method."
-        ),
+    parser = add_command(
+        subparsers, "explain", _HELP, _DESCRIPTION, run, run_dir="model"
     )
-    add_run_dir_argument(parser, model_file=True)
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     parser.add_argument(
         "--out",
@@ -56,7 +57,6 @@ def add_parser(subparsers: Any) -> None:
         help="opacity of the heatmap in the overlay, in [0, 1] (default: 0.4)",
     )
     add_input_scaling_argument(parser)
-    parser.set_defaults(handler=run)
 
 
 def _class_index(value: str | None, class_names: tuple[str, ...] | None) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kerasimgcls.cli._common import add_run_dir_argument
+from kerasimgcls.cli._common import add_command
 
 # kerasimgcls.serving.SERVING_FORMATS (importing it starts TensorFlow).
 _FORMATS = ("saved_model", "onnx", "litert")
@@ -17,20 +17,21 @@ _LOAD_HINT = {
 }
 
 
+_HELP = "export a run's model for serving: SavedModel, ONNX, LiteRT"
+_DESCRIPTION = """\
+Write RUN_DIR/model.keras (or a .keras file) to the folder --output in a format that
+serves without kerasimgcls: it takes raw uint8 images (batch, height, width,
+channels) and returns class probabilities; the class names are in
+--output/class_names.txt. ONNX needs the export extra: pip install
+'kerasimgcls[export]'.
+"""
+
+
 def add_parser(subparsers: Any) -> None:
     """Add the ``export`` sub-command."""
-    parser = subparsers.add_parser(
-        "export",
-        help="export a run's model for serving: SavedModel, ONNX, LiteRT",
-        description=(
-            "Write RUN_DIR/model.keras (or a .keras file) to the folder --output in "
-            "a format that serves without kerasimgcls: it takes raw uint8 images "
-            "(batch, height, width, channels) and returns class probabilities; "
-            "the class names are in --output/class_names.txt. ONNX needs the "
-            "export extra: pip install 'kerasimgcls[export]'."
-        ),
+    parser = add_command(
+        subparsers, "export", _HELP, _DESCRIPTION, run, run_dir="model"
     )
-    add_run_dir_argument(parser, model_file=True)
     parser.add_argument(
         "--format", required=True, choices=_FORMATS, help="the format to write"
     )
@@ -49,7 +50,6 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="replace an earlier export in --output",
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,20 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+_HELP = "suggest a learning rate with a range test"
+_DESCRIPTION = """\
+Train a fresh model for a short run while the learning rate grows exponentially,
+plot the loss against the rate and print the rate where the loss falls fastest.
+"""
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``lr-find`` sub-command."""
-    from kerasimgcls.cli._common import MODEL_HELP, add_data_arguments
+    from kerasimgcls.cli._common import MODEL_HELP, add_command, add_data_arguments
 
-    parser = subparsers.add_parser(
-        "lr-find",
-        help="suggest a learning rate with a range test",
-        description=(
-            "Train a fresh model for a short run while the learning rate grows "
-            "exponentially, plot the loss against the rate and print the rate "
-            "where the loss falls fastest."
-        ),
-    )
+    parser = add_command(subparsers, "lr-find", _HELP, _DESCRIPTION, run)
     add_data_arguments(parser)
     parser.add_argument(
         "--model",
@@ -50,7 +48,6 @@ def add_parser(subparsers: Any) -> None:
         default="lr_find.png",
         help="where to write the plot (default: lr_find.png)",
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,15 +63,9 @@ def run(args: argparse.Namespace) -> int:
     model = get_model(
         args.model, input_shape=data.input_shape, num_classes=data.num_classes
     )
+    flags = ("min_lr", "max_lr", "num_steps", "batch_size", "optimizer", "seed")
     result = find_learning_rate(
-        model,
-        data,
-        min_lr=args.min_lr,
-        max_lr=args.max_lr,
-        num_steps=args.num_steps,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        seed=args.seed,
+        model, data, **{flag: getattr(args, flag) for flag in flags}
     )
     path = result.plot(Path(args.out))
     stopped = " (stopped early: the loss diverged)" if result.stopped_early else ""

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kerasimgcls._scaling import INPUT_SCALINGS
-from kerasimgcls.cli._common import add_run_dir_argument
+from kerasimgcls.cli._common import add_command
 from kerasimgcls.training._config import TTA_NAMES
 
 _COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
@@ -30,20 +30,20 @@ def add_input_scaling_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_HELP = "print or save the top-k classes of image files and folders"
+_DESCRIPTION = """\
+Classify image files with RUN_DIR/model.keras (or a .keras file). Folders are
+searched recursively for images. Each image is decoded, converted to the model's
+channels and resized to its input size. A file that cannot be decoded is named on
+stderr and the others are still predicted; the exit code is then 1.
+"""
+
+
 def add_parser(subparsers: Any) -> None:
     """Add the ``predict`` sub-command."""
-    parser = subparsers.add_parser(
-        "predict",
-        help="print or save the top-k classes of image files and folders",
-        description=(
-            "Classify image files with RUN_DIR/model.keras (or a .keras file). "
-            "Folders are searched recursively for images. Each image is decoded, "
-            "converted to the model's channels and resized to its input size. A "
-            "file that cannot be decoded is named on stderr and the others are "
-            "still predicted; the exit code is then 1."
-        ),
+    parser = add_command(
+        subparsers, "predict", _HELP, _DESCRIPTION, run, run_dir="model"
     )
-    add_run_dir_argument(parser, model_file=True)
     parser.add_argument(
         "images", metavar="PATH", nargs="+", help="image files or folders of images"
     )
@@ -64,7 +64,6 @@ def add_parser(subparsers: Any) -> None:
         "flip_translate: airbench's six views), averaged in logit space",
     )
     add_input_scaling_argument(parser)
-    parser.set_defaults(handler=run)
 
 
 def load_image(path: str, shape: tuple[int, int, int]) -> NDArray[np.uint8]:

@@ -5,28 +5,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kerasimgcls.cli._common import add_run_dir_argument
+from kerasimgcls.cli._common import add_command, add_split_argument
+
+_HELP = "write report.html: a run at a glance, for a browser"
+_DESCRIPTION = """\
+Write RUN_DIR/report.html, one self-contained page (pictures embedded, nothing
+loaded from the network): the run's configuration and versions, learning curves,
+per-class precision/recall/F1, the confusion matrix, top losses, Grad-CAM on a few
+validation images and the run's timing.
+"""
 
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``report`` sub-command."""
-    parser = subparsers.add_parser(
-        "report",
-        help="write report.html: a run at a glance, for a browser",
-        description=(
-            "Write RUN_DIR/report.html, one self-contained page (pictures embedded, "
-            "nothing loaded from the network): the run's configuration and "
-            "versions, learning curves, per-class precision/recall/F1, the "
-            "confusion matrix, top losses, Grad-CAM on a few validation images "
-            "and the run's timing."
-        ),
+    parser = add_command(
+        subparsers, "report", _HELP, _DESCRIPTION, run, run_dir="finished"
     )
-    add_run_dir_argument(parser, model_file=False, finished=True)
-    parser.add_argument(
-        "--split",
-        choices=("test", "validation", "train"),
-        default="test",
-        help="the split scored for the table, confusion matrix and top losses "
+    add_split_argument(
+        parser,
+        "the split scored for the table, confusion matrix and top losses "
         "(default: test, or validation if there is none)",
     )
     parser.add_argument(
@@ -43,7 +40,6 @@ def add_parser(subparsers: Any) -> None:
         metavar="K",
         help="misclassified images in the top-losses picture (default: 9)",
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._files import (
     CHANNELS,
     ColorMode,
+    DecodeResult,
     FolderScan,
     Interpolation,
     decode_file,
@@ -363,43 +364,20 @@ def _decode_folder(
         interpolation=options.interpolation,
     )
     count = len(scan.files)
-    good = np.zeros(count, dtype=bool)
     failures: dict[int, str] = {}
     # The first decodable file fixes the shape of the array.
-    first = 0
-    while first < count:
-        result = decode(scan.files[first])
-        if result.image is not None:
-            break
-        failures[first] = str(result.error)
-        _raise_if_needed(scan, failures, options)
-        first += 1
-    if first == count:
+    first, image = _first_decodable(scan, decode, failures, options)
+    if image is None:
         channels = CHANNELS[options.color_mode]
         height, width = options.image_size or (1, 1)
         failed = [scan.relative[i] for i in sorted(failures)]
         return np.zeros((0, height, width, channels), np.uint8), scan.labels[:0], failed
-    assert result.image is not None
-    check_memory_for((count, *result.image.shape), f"the images of {str(scan.root)!r}")
-    images = np.empty((count, *result.image.shape), dtype=np.uint8)
-    images[first] = result.image
+    check_memory_for((count, *image.shape), f"the images of {str(scan.root)!r}")
+    images = np.empty((count, *image.shape), dtype=np.uint8)
+    images[first] = image
+    good = np.zeros(count, dtype=bool)
     good[first] = True
-    shape = result.image.shape
-
-    def decode_range(start: int, stop: int) -> dict[int, str]:
-        problems: dict[int, str] = {}
-        for index in range(start, stop):
-            decoded = decode(scan.files[index])
-            if decoded.image is None:
-                problems[index] = str(decoded.error)
-            elif decoded.image.shape != shape:
-                problems[index] = _SIZE_MISMATCH
-                break
-            else:
-                images[index] = decoded.image
-                good[index] = True
-        return problems
-
+    decode_range = functools.partial(_decode_range, decode, scan.files, images, good)
     rest = range(first + 1, count)
     size = max(16, min(256, len(rest) // (options.workers * 4) or 1))
     bounds = [(start, min(start + size, count)) for start in rest[::size]]
@@ -408,22 +386,83 @@ def _decode_folder(
             failures.update(decode_range(start, stop))
             _raise_if_needed(scan, failures, options, images, first)
     else:
-        with ThreadPoolExecutor(
-            options.workers, thread_name_prefix="kerasimgcls-decode"
-        ) as pool:
-            futures = [pool.submit(decode_range, *bound) for bound in bounds]
-            try:
-                for future in futures:
-                    failures.update(future.result())
-                    _raise_if_needed(scan, failures, options, images, first)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        _decode_in_threads(decode_range, bounds, scan, failures, options, images, first)
     failed = [scan.relative[i] for i in sorted(failures)]
     if failed:
         return images[good], scan.labels[good], failed
     return images, scan.labels.copy(), failed
+
+
+def _first_decodable(
+    scan: FolderScan,
+    decode: Callable[[str], DecodeResult],
+    failures: dict[int, str],
+    options: _Options,
+) -> tuple[int, NDArray[np.uint8] | None]:
+    """Decode files in order up to the first that decodes: its index and image.
+
+    The image is ``None`` when none decodes; the others' errors go to ``failures``.
+    """
+    first = 0
+    while first < len(scan.files):
+        result = decode(scan.files[first])
+        if result.image is not None:
+            return first, result.image
+        failures[first] = str(result.error)
+        _raise_if_needed(scan, failures, options)
+        first += 1
+    return first, None
+
+
+def _decode_range(
+    decode: Callable[[str], DecodeResult],
+    files: Sequence[str],
+    images: NDArray[np.uint8],
+    good: NDArray[np.bool_],
+    start: int,
+    stop: int,
+) -> dict[int, str]:
+    """Decode ``files[start:stop]`` into ``images``; the problems by index.
+
+    A file of another size than the first image stops the chunk.
+    """
+    shape = images.shape[1:]
+    problems: dict[int, str] = {}
+    for index in range(start, stop):
+        decoded = decode(files[index])
+        if decoded.image is None:
+            problems[index] = str(decoded.error)
+        elif decoded.image.shape != shape:
+            problems[index] = _SIZE_MISMATCH
+            break
+        else:
+            images[index] = decoded.image
+            good[index] = True
+    return problems
+
+
+def _decode_in_threads(
+    decode_range: Callable[[int, int], dict[int, str]],
+    bounds: list[tuple[int, int]],
+    scan: FolderScan,
+    failures: dict[int, str],
+    options: _Options,
+    images: NDArray[np.uint8],
+    first: int,
+) -> None:
+    """Run ``decode_range`` over ``bounds`` on ``options.workers`` threads."""
+    with ThreadPoolExecutor(
+        options.workers, thread_name_prefix="kerasimgcls-decode"
+    ) as pool:
+        futures = [pool.submit(decode_range, *bound) for bound in bounds]
+        try:
+            for future in futures:
+                failures.update(future.result())
+                _raise_if_needed(scan, failures, options, images, first)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 _SIZE_MISMATCH = "\x00size mismatch"

@@ -8,6 +8,8 @@ seen.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
@@ -64,21 +66,44 @@ def _check_common(
     return num_classes, batch_size
 
 
+@dataclass(frozen=True)
+class _Batching:
+    """How every epoch is cut into batches (the checked arguments)."""
+
+    num_classes: int
+    batch_size: int
+    label_mode: str
+    drop_remainder: bool
+    augment: Augmentation | None
+    input_scaling: str
+
+
+def _one_epoch(
+    images: Any,
+    labels: Any,
+    batching: _Batching,
+    shuffle: bool,
+    seed: int,
+    epoch: Any,
+) -> Any:
+    """The batches of epoch ``epoch`` (a number or a scalar tensor)."""
+    order = _epoch_order(int(images.shape[0]), shuffle, seed, epoch)
+    return _batches(images, labels, order, batching, seed=seed, epoch=epoch)
+
+
 def _batches(
     images: Any,
     labels: Any,
     order: Any,
+    batching: _Batching,
     *,
-    num_classes: int,
-    batch_size: int,
-    label_mode: str,
-    drop_remainder: bool,
-    augment: Augmentation | None,
     seed: int,
     epoch: Any,
-    input_scaling: str,
 ) -> Any:
     import tensorflow as tf
+
+    augment = batching.augment
+    num_classes = batching.num_classes
 
     flips = None
     if augment is not None and augment.flip and augment.flip_mode == "alternating":
@@ -93,16 +118,16 @@ def _batches(
                 x, augment, batch_seed(seed, epoch, batch_index), flipped=flipped
             )
         x = tf.cast(x, tf.float32)
-        if input_scaling == "unit":
+        if batching.input_scaling == "unit":
             x = x / 255.0
         y = tf.gather(labels, index)
-        if label_mode == "categorical":
+        if batching.label_mode == "categorical":
             y = tf.one_hot(y, num_classes, dtype=tf.float32)
         return x, y
 
     batches = (
         tf.data.Dataset.from_tensor_slices(order)
-        .batch(batch_size, drop_remainder=drop_remainder)
+        .batch(batching.batch_size, drop_remainder=batching.drop_remainder)
         .enumerate()
     )
     return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -183,22 +208,12 @@ def to_tf_dataset(
     epoch = check_positive_int(epoch, "epoch", allow_zero=True)
     seed = _check_seed(seed)
     augmentation = _check_augment(augment)
+    batching = _Batching(
+        num_classes, batch_size, label_mode, drop_remainder, augmentation, input_scaling
+    )
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
-    order = _epoch_order(len(split), shuffle, seed, epoch)
-    dataset = _batches(
-        images,
-        labels,
-        order,
-        num_classes=num_classes,
-        batch_size=batch_size,
-        label_mode=label_mode,
-        drop_remainder=drop_remainder,
-        augment=augmentation,
-        seed=seed,
-        epoch=epoch,
-        input_scaling=input_scaling,
-    )
+    dataset = _one_epoch(images, labels, batching, shuffle, seed, epoch)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -278,25 +293,12 @@ def epochs_dataset(
             f"batch_size={batch_size} with drop_remainder=True leaves no batch of "
             f"the {size} images; lower batch_size"
         )
+    batching = _Batching(
+        num_classes, batch_size, label_mode, drop_remainder, augmentation, input_scaling
+    )
     images = tf.constant(split.images)
     labels = tf.constant(split.labels)
-
-    def one_epoch(epoch: Any) -> Any:
-        order = _epoch_order(size, shuffle, seed, epoch)
-        return _batches(
-            images,
-            labels,
-            order,
-            num_classes=num_classes,
-            batch_size=batch_size,
-            label_mode=label_mode,
-            drop_remainder=drop_remainder,
-            augment=augmentation,
-            seed=seed,
-            epoch=epoch,
-            input_scaling=input_scaling,
-        )
-
+    one_epoch = functools.partial(_one_epoch, images, labels, batching, shuffle, seed)
     epochs_range = tf.data.Dataset.range(initial_epoch, epochs)
     dataset = epochs_range.flat_map(one_epoch)
     return dataset.prefetch(tf.data.AUTOTUNE), steps

@@ -205,9 +205,9 @@ def load_cifar10(
         >>> data.input_shape, len(data.train), len(data.test)  # doctest: +SKIP
         ((32, 32, 3), 45000, 10000)
     """
-    validation_split = check_rate(validation_split, "validation_split")
-    seed = check_seed(seed, "seed")
-    location = _locate(_CIFAR10, data_dir, download)
+    location, validation_split, seed = _prepare(
+        _CIFAR10, data_dir, validation_split, seed, download
+    )
     if location.is_dir() and _is_image_folder(location):
         return _from_image_folder(location, CIFAR10_CLASSES, validation_split, seed)
     folder = _batches_folder(location, _CIFAR10)
@@ -263,9 +263,9 @@ def load_cifar100(
         20
     """
     check_choice(label_mode, "label_mode", ("fine", "coarse"))
-    validation_split = check_rate(validation_split, "validation_split")
-    seed = check_seed(seed, "seed")
-    location = _locate(_CIFAR100, data_dir, download)
+    location, validation_split, seed = _prepare(
+        _CIFAR100, data_dir, validation_split, seed, download
+    )
     if location.is_dir() and _is_image_folder(location):
         return _from_image_folder(location, None, validation_split, seed)
     folder = _batches_folder(location, _CIFAR100)
@@ -294,8 +294,9 @@ def load_mnist(
     ``mnist.npz`` is read with ``allow_pickle=False``.
 
     Args:
-        data_dir: Folder or file to load from instead of Keras' cache.
-        validation_split: Fraction of the training images held out for
+        data_dir: ``mnist.npz``, a folder holding it or the IDX files, or an image
+            folder, to load instead of Keras' cache.
+        validation_split: Fraction of the 60,000 training images held out for
             validation, stratified by class, in ``[0, 1)``.
         seed: Seed of the validation split.
         download: As in :func:`load_cifar10`.
@@ -313,10 +314,10 @@ def load_mnist(
         >>> data.input_shape  # doctest: +SKIP
         (28, 28, 1)
     """
-    validation_split = check_rate(validation_split, "validation_split")
-    seed = check_seed(seed, "seed")
+    location, validation_split, seed = _prepare(
+        _MNIST, data_dir, validation_split, seed, download
+    )
     names = tuple(str(i) for i in range(10))
-    location = _locate(_MNIST, data_dir, download)
     return _load_mnist_like(location, names, "mnist", validation_split, seed)
 
 
@@ -335,9 +336,9 @@ def load_fashion_mnist(
     else a download as in :func:`load_cifar10`.
 
     Args:
-        data_dir: Folder or file to load from instead of Keras' cache.
-        validation_split: Fraction of the training images held out for
-            validation, stratified by class, in ``[0, 1)``.
+        data_dir: The four IDX files' folder, an ``.npz`` or an image folder, to
+            load instead of Keras' cache.
+        validation_split: As in :func:`load_mnist`.
         seed: Seed of the validation split.
         download: As in :func:`load_cifar10`.
 
@@ -346,7 +347,7 @@ def load_fashion_mnist(
         ... ``Ankle boot``.
 
     Raises:
-        FileNotFoundError: If the data is not found and cannot be downloaded.
+        FileNotFoundError: As in :func:`load_mnist`.
         ValueError: If an argument is out of range or a file is not valid.
 
     Example:
@@ -355,15 +356,28 @@ def load_fashion_mnist(
         >>> data.class_names[0]  # doctest: +SKIP
         'T-shirt/top'
     """
-    validation_split = check_rate(validation_split, "validation_split")
-    seed = check_seed(seed, "seed")
-    location = _locate(_FASHION, data_dir, download)
+    location, split, seed = _prepare(
+        _FASHION, data_dir, validation_split, seed, download
+    )
     return _load_mnist_like(
-        location, FASHION_MNIST_CLASSES, "fashion_mnist", validation_split, seed
+        location, FASHION_MNIST_CLASSES, "fashion_mnist", split, seed
     )
 
 
 # --- finding the files -------------------------------------------------------------
+
+
+def _prepare(
+    source: _Source,
+    data_dir: Any,
+    validation_split: object,
+    seed: object,
+    download: bool | None,
+) -> tuple[Path, float, int]:
+    """Check a loader's split arguments and find its data: ``(path, split, seed)``."""
+    split = check_rate(validation_split, "validation_split")
+    checked_seed = check_seed(seed, "seed")
+    return _locate(source, data_dir, download), split, checked_seed
 
 
 def _locate(source: _Source, data_dir: Any, download: bool | None) -> Path:
@@ -700,14 +714,9 @@ def _checked_labels(
     elif isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
         array = labels.astype(np.int64)
     else:
-        found = (
-            f"an array of {labels.dtype}"
-            if isinstance(labels, np.ndarray)
-            else type(labels).__name__
-        )
         raise ValueError(
             f"{source}: {key!r} must be a list or 1-D array of integer labels; "
-            f"found {found}"
+            f"found {_found(labels, 'an array of {0.dtype}')}"
         )
     if array.ndim != 1 or array.shape[0] != count:
         raise ValueError(
@@ -723,6 +732,13 @@ def _checked_labels(
     return array
 
 
+def _found(value: object, array_format: str) -> str:
+    """How an error names ``value``: ``array_format`` of an array, else its type."""
+    if isinstance(value, np.ndarray):
+        return array_format.format(value)
+    return type(value).__name__
+
+
 def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
     batch = _read_pickle(path)
     if not isinstance(batch, dict):
@@ -732,14 +748,9 @@ def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(label_key, batch.get(label_key.decode()))
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
-        found = (
-            f"{data.dtype} {data.shape}"
-            if isinstance(data, np.ndarray)
-            else type(data).__name__
-        )
         raise ValueError(
             f"{str(path)!r}: 'data' must be a uint8 array of shape (n, 3072); "
-            f"found {found}"
+            f"found {_found(data, '{0.dtype} {0.shape}')}"
         )
     if data.shape[1] != 3072:
         raise ValueError(

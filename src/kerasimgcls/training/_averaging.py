@@ -73,8 +73,10 @@ class WeightAveraging(keras.callbacks.Callback):  # type: ignore[misc]
             weights rather than the training weights.
 
     Raises:
-        TypeError: If an argument has the wrong type.
-        ValueError: If an argument is out of range.
+        TypeError: If a number is not one, or ``lookahead`` or
+            ``validate_with_average`` is not a bool.
+        ValueError: If ``decay`` is outside [0, 1], ``every`` or ``total_steps`` is
+            below 1, or ``ramp_power`` is negative.
 
     Example:
         >>> import numpy as np

@@ -127,6 +127,15 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
         2
     """
 
+    # The arguments get_config returns, in order.
+    _CONFIG = (
+        "warmup_epochs",
+        "unfreeze_layers",
+        "learning_rate_factor",
+        "backbone",
+        "train_batch_norm",
+    )
+
     def __init__(
         self,
         *,
@@ -154,13 +163,7 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """Return the configuration, JSON-ready (for ``run.json``)."""
-        return {
-            "warmup_epochs": self.warmup_epochs,
-            "unfreeze_layers": self.unfreeze_layers,
-            "learning_rate_factor": self.learning_rate_factor,
-            "backbone": self.backbone,
-            "train_batch_norm": self.train_batch_norm,
-        }
+        return {name: getattr(self, name) for name in self._CONFIG}
 
     def state_dict(self) -> dict[str, Any]:
         """Return the state a checkpoint stores: the configuration and the phase.
