@@ -251,3 +251,35 @@ def test_predict_proba_tta_is_predict_tta() -> None:
     )
     with pytest.raises(ValueError, match="tta must be one of"):
         kic.predict_proba(model, images, tta="mirror")
+
+
+def test_fine_tune_setting_puts_the_callback_in_and_records_it(tmp_path: Path) -> None:
+    from test_fine_tune import _build as build_transfer, _data
+
+    settings = {"warmup_epochs": 1, "unfreeze_layers": 2}
+    trainer = kic.Trainer(
+        build_transfer,
+        seed=0,
+        run_dir=tmp_path,
+        verbose=0,
+        precise_batch_norm=False,
+        fine_tune=settings,
+    )
+    frozen = trainer.model.get_layer("backbone").get_layer("b1_conv").get_weights()
+    trainer.fit(_data(), epochs=2, batch_size=16)
+    config = json.loads((tmp_path / "run.json").read_text())["config"]
+    assert {k: config["fine_tune"][k] for k in settings} == settings
+    backbone = trainer.model.get_layer("backbone")
+    # Phase 2 opened the last two layers, batch norm kept frozen; the first conv
+    # never moved.
+    last_two = backbone.layers[-2:]
+    assert [
+        layer.trainable
+        for layer in last_two
+        if not isinstance(layer, keras.layers.BatchNormalization)
+    ] == [True]
+    assert not backbone.get_layer("b1_conv").trainable
+    for before, after in zip(
+        frozen, backbone.get_layer("b1_conv").get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(before, after)

@@ -159,6 +159,7 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
         self.backbone: str = checked["backbone"]
         self.train_batch_norm: bool = checked["train_batch_norm"]
         self.phase = 0  # 0 until fit starts
+        self._applied = 0  # the phase the model's trainability is set for
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
@@ -184,6 +185,8 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
                 f"the checkpoint's FineTune configuration {saved!r} differs from this "
                 f"one {self.get_config()!r}; resume with the same settings"
             )
+        # The phase follows from the epoch: the next on_epoch_begin applies it
+        # to the model (a restored number must not make it skip that).
         self.phase = int(state.get("phase", 0))
 
     # ---------------------------------------------------------------- phases
@@ -248,15 +251,15 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
             optimizer._learning_rate = PhaseLearningRate(
                 base, self.warmup_epochs * int(steps), self.learning_rate_factor
             )
-        self.phase = 0
+        self.phase = self._applied = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Apply the phase of ``epoch`` (and retrace the train step) if it changed."""
         phase = self.phase_of(epoch)
-        if phase == self.phase:
+        if phase == self._applied:
             return
         self._apply(phase)
-        self.phase = phase
+        self.phase = self._applied = phase
         self.model.make_train_function(force=True)
         logger.info(
             "fine-tune phase %d from epoch %d: %d trainable backbone variables",
