@@ -254,7 +254,8 @@ def test_predict_proba_tta_is_predict_tta() -> None:
 
 
 def test_fine_tune_setting_puts_the_callback_in_and_records_it(tmp_path: Path) -> None:
-    from test_fine_tune import _build as build_transfer, _data
+    from test_fine_tune import _build as build_transfer
+    from test_fine_tune import _data
 
     settings = {"warmup_epochs": 1, "unfreeze_layers": 2}
     trainer = kic.Trainer(
