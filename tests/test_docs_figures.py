@@ -142,3 +142,41 @@ def test_issue_10_figures_match_their_results_file() -> None:
         f"`predict_proba` scores {fed_old:.2f} where `model.predict` scores "
         f"{direct:.2f}, and the Trainer trains such a model to {trained_old:.2f}"
     ) in changelog
+
+
+FINE_TUNE_PAGE = (REPO_ROOT / "docs" / "howto" / "fine-tune.md").read_text("utf-8")
+
+
+def test_transfer_figures_match_their_results_file() -> None:
+    summary = json.loads((RESULTS / "transfer" / "cifar_body.json").read_text())[
+        "summary"
+    ]
+    for key in ("scratch", "probe", "fine_tune"):
+        mean = f"{100 * summary[key]['mean_accuracy']:.2f}%"
+        std = f"{100 * summary[key]['std_accuracy']:.2f}"
+        for page in (PERFORMANCE, FINE_TUNE_PAGE):
+            assert re.search(
+                rf"(\*\*)?{re.escape(mean)}(\*\*)? \| {re.escape(std)} \|", page
+            ), f"{key}: {mean} ± {std} not quoted"
+
+
+def test_airbench_ablation_figures_match_their_results_files() -> None:
+    folder = RESULTS / "airbench_ablation"
+    quoted = {
+        "port": "none (the port)",
+        "lookahead": "lookahead weight averaging",
+        "alt_flip": "alternating flips",
+        "whiten_std": "whitening of standardised pixels",
+        "bn_matched": "batch-norm momentum matched to batch 256",
+        "batch": "batch 1,024",
+        "batch+lookahead": "batch 1,024 and lookahead",
+    }
+    for name, label in quoted.items():
+        result = json.loads((folder / f"{name}_seed0.json").read_text())
+        text = json.dumps(result)
+        assert "/work/" not in text  # no machine paths in committed results
+        accuracy = result["val_accuracy"]["flip_translate"]
+        line = next(
+            line for line in PERFORMANCE.splitlines() if line.startswith(f"| {label} |")
+        )
+        assert f"{100 * accuracy:.2f}%" in line, (name, line)
