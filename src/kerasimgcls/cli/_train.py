@@ -130,14 +130,14 @@ def add_config_arguments(group: Any) -> None:
 
 def _callback_flag(name: str) -> Any:
     """The argparse ``type`` of a callback field's flag: parse, then check."""
-    check = CALLBACK_FIELDS[name]
+    table = CALLBACK_FIELDS[name]
 
     def parse(text: str) -> dict[str, Any] | str:
         try:
             options = parse_options(text)
             if isinstance(options, dict):
                 # In the flag's words: "--weight-averaging: decay must be ...".
-                checked_arguments(check, options, name)
+                checked_arguments(table, options, name)
         except (TypeError, ValueError) as err:
             message = str(err).removeprefix(f"{name}: ").removeprefix(f"{name} ")
             raise argparse.ArgumentTypeError(message) from None

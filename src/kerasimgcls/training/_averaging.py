@@ -21,7 +21,10 @@ import keras
 import numpy as np
 from numpy.typing import NDArray
 
-from kerasimgcls.training._callback_args import averaging_arguments
+from kerasimgcls.training._callback_args import (
+    AVERAGING_ARGUMENTS,
+    checked_arguments,
+)
 
 __all__ = ["WeightAveraging"]
 
@@ -92,6 +95,13 @@ class WeightAveraging(keras.callbacks.Callback):  # type: ignore[misc]
         16
     """
 
+    decay: float
+    every: int
+    lookahead: bool
+    ramp_power: float
+    total_steps: int | None
+    validate_with_average: bool
+
     def __init__(
         self,
         decay: float = 0.999,
@@ -103,20 +113,11 @@ class WeightAveraging(keras.callbacks.Callback):  # type: ignore[misc]
         validate_with_average: bool = True,
     ) -> None:
         super().__init__()
-        checked = averaging_arguments(
-            decay,
-            every=every,
-            lookahead=lookahead,
-            ramp_power=ramp_power,
-            total_steps=total_steps,
-            validate_with_average=validate_with_average,
+        given = locals()  # the arguments, by the names of the table
+        checked = checked_arguments(
+            AVERAGING_ARGUMENTS, {key: given[key] for key in AVERAGING_ARGUMENTS}
         )
-        self.decay: float = checked["decay"]
-        self.every: int = checked["every"]
-        self.lookahead: bool = checked["lookahead"]
-        self.ramp_power: float = checked["ramp_power"]
-        self.total_steps: int | None = checked["total_steps"]
-        self.validate_with_average: bool = checked["validate_with_average"]
+        self.__dict__.update(checked)
         self._step = 0
         self._updates = 0
         self._epoch_start = 0

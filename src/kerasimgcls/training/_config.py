@@ -9,7 +9,7 @@ and ``metavar``; fields without ``help`` get no flag.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +22,10 @@ from kerasimgcls._validation import (
     check_seed,
 )
 from kerasimgcls.training._callback_args import (
-    averaging_arguments,
+    AVERAGING_ARGUMENTS,
+    FINE_TUNE_ARGUMENTS,
+    ArgumentTable,
     checked_arguments,
-    fine_tune_arguments,
 )
 
 __all__ = [
@@ -43,9 +44,9 @@ _INPUT_SCALINGS = ("auto", "unit", "raw")
 # The view sets of kerasimgcls.predict_tta but "none" (tests/test_cli_fast.py).
 TTA_NAMES = ("flip", "flip_translate")
 # Fields whose value is the keyword arguments of a callback, and their checks.
-CALLBACK_FIELDS: dict[str, Callable[..., dict[str, Any]]] = {
-    "weight_averaging": averaging_arguments,
-    "fine_tune": fine_tune_arguments,
+CALLBACK_FIELDS: dict[str, ArgumentTable] = {
+    "weight_averaging": AVERAGING_ARGUMENTS,
+    "fine_tune": FINE_TUNE_ARGUMENTS,
 }
 
 
@@ -67,6 +68,13 @@ def json_ready(value: Any) -> Any:
 
 def _help(text: str, **extra: Any) -> Any:
     return {"help": text, **extra}
+
+
+def _callback_field(text: str, callback: str, example: str) -> Any:
+    help_text = (
+        f"{text}: 'default', 'none', or KEY=VALUE,... of {callback}, e.g. '{example}'"
+    )
+    return field(default=None, metadata=_help(help_text, metavar="SPEC"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,23 +212,15 @@ class TrainingConfig:
         ),
     )
 
-    weight_averaging: Mapping[str, Any] | None = field(
-        default=None,
-        metadata=_help(
-            "average the weights during training and end with the average: "
-            "'default', 'none', or KEY=VALUE,... of WeightAveraging, e.g. "
-            "'decay=0.95,every=5,lookahead,ramp_power=3'",
-            metavar="SPEC",
-        ),
+    weight_averaging: Mapping[str, Any] | None = _callback_field(
+        "average the weights during training and end with the average",
+        "WeightAveraging",
+        "decay=0.95,every=5,lookahead,ramp_power=3",
     )
-    fine_tune: Mapping[str, Any] | None = field(
-        default=None,
-        metadata=_help(
-            "two-phase fine-tuning of a transfer model's backbone: 'default', "
-            "'none', or KEY=VALUE,... of FineTune, e.g. "
-            "'warmup_epochs=3,unfreeze_layers=20,learning_rate_factor=0.1'",
-            metavar="SPEC",
-        ),
+    fine_tune: Mapping[str, Any] | None = _callback_field(
+        "two-phase fine-tuning of a transfer model's backbone",
+        "FineTune",
+        "warmup_epochs=3,unfreeze_layers=20,learning_rate_factor=0.1",
     )
     tta: str | None = field(
         default=None,

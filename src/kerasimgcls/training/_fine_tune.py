@@ -39,7 +39,10 @@ from typing import Any
 import keras
 
 from kerasimgcls._scaling import walk_layers
-from kerasimgcls.training._callback_args import fine_tune_arguments
+from kerasimgcls.training._callback_args import (
+    FINE_TUNE_ARGUMENTS,
+    checked_arguments,
+)
 
 __all__ = ["FineTune"]
 
@@ -128,13 +131,11 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
     """
 
     # The arguments get_config returns, in order.
-    _CONFIG = (
-        "warmup_epochs",
-        "unfreeze_layers",
-        "learning_rate_factor",
-        "backbone",
-        "train_batch_norm",
-    )
+    warmup_epochs: int
+    unfreeze_layers: int | None
+    learning_rate_factor: float
+    backbone: str
+    train_batch_norm: bool
 
     def __init__(
         self,
@@ -146,25 +147,18 @@ class FineTune(keras.callbacks.Callback):  # type: ignore[misc]
         train_batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        checked = fine_tune_arguments(
-            warmup_epochs=warmup_epochs,
-            unfreeze_layers=unfreeze_layers,
-            learning_rate_factor=learning_rate_factor,
-            backbone=backbone,
-            train_batch_norm=train_batch_norm,
+        given = locals()  # the arguments, by the names of the table
+        checked = checked_arguments(
+            FINE_TUNE_ARGUMENTS, {key: given[key] for key in FINE_TUNE_ARGUMENTS}
         )
-        self.warmup_epochs: int = checked["warmup_epochs"]
-        self.unfreeze_layers: int | None = checked["unfreeze_layers"]
-        self.learning_rate_factor: float = checked["learning_rate_factor"]
-        self.backbone: str = checked["backbone"]
-        self.train_batch_norm: bool = checked["train_batch_norm"]
+        self.__dict__.update(checked)
         self.phase = 0  # 0 until fit starts
         self._applied = 0  # the phase the model's trainability is set for
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """Return the configuration, JSON-ready (for ``run.json``)."""
-        return {name: getattr(self, name) for name in self._CONFIG}
+        return {name: getattr(self, name) for name in FINE_TUNE_ARGUMENTS}
 
     def state_dict(self) -> dict[str, Any]:
         """Return the state a checkpoint stores: the configuration and the phase.

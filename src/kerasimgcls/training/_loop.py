@@ -7,10 +7,11 @@ from typing import Any, NamedTuple
 
 import keras
 
-from kerasimgcls.data import ImageDataset
+from kerasimgcls.data import Augmentation, ImageDataset, epochs_dataset, to_tf_dataset
 from kerasimgcls.training._averaging import WeightAveraging
 from kerasimgcls.training._build import describe, variables_signature
 from kerasimgcls.training._checkpoint import RunCheckpoint
+from kerasimgcls.training._distribute import shard_by_data
 from kerasimgcls.training._divergence import DivergenceGuard
 from kerasimgcls.training._early_stopping import ResumableEarlyStopping
 from kerasimgcls.training._fine_tune import FineTune
@@ -18,7 +19,7 @@ from kerasimgcls.training._history import History
 from kerasimgcls.training._precise_bn import PreciseBatchNorm
 from kerasimgcls.training._recorder import HistoryRecorder
 
-__all__ = ["RunCallbacks", "fit_config", "run_callbacks"]
+__all__ = ["RunCallbacks", "fit_config", "fit_datasets", "run_callbacks"]
 
 
 class RunCallbacks(NamedTuple):
@@ -94,3 +95,33 @@ def fit_config(trainer: Any, data: ImageDataset, steps: int) -> dict[str, Any]:
     }
     normalised: dict[str, Any] = json.loads(json.dumps(recorded))
     return normalised
+
+
+def fit_datasets(trainer: Any, data: ImageDataset, start: int) -> tuple[Any, Any]:
+    """The training batches of epochs ``start ..`` and the validation batches.
+
+    The training order and augmentation come from ``(seed, epoch, batch)``, so a
+    run resumed at ``start`` sees the batches an uninterrupted run would have.
+    """
+    config = trainer.config
+    augment = config.augment
+    train, _ = epochs_dataset(
+        data.train,
+        num_classes=data.num_classes,
+        batch_size=config.batch_size,
+        initial_epoch=start,
+        epochs=config.epochs,
+        shuffle=True,
+        seed=config.seed,
+        input_scaling=trainer.scaling.scaling,
+        augment=None if augment is None else Augmentation(**dict(augment)),
+    )
+    validation = None
+    if data.validation is not None:
+        validation = to_tf_dataset(
+            data.validation,
+            num_classes=data.num_classes,
+            batch_size=config.batch_size,
+            input_scaling=trainer.scaling.scaling,
+        )
+    return shard_by_data(train, trainer.strategy), validation

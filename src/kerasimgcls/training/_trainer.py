@@ -18,7 +18,7 @@ from kerasimgcls._export import export_model, predict_proba
 from kerasimgcls._io import atomic_path
 from kerasimgcls._scaling import ScalingDecision, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int
-from kerasimgcls.data import ImageDataset, Split, epochs_dataset, to_tf_dataset
+from kerasimgcls.data import ImageDataset, Split, to_tf_dataset
 from kerasimgcls.training._build import (
     build_model,
     compile_model,
@@ -40,12 +40,11 @@ from kerasimgcls.training._distribute import (
     is_chief,
     multi_worker_fixes,
     prebuild,
-    shard_by_data,
 )
 from kerasimgcls.training._divergence import DivergenceGuard, TrainingDivergedError
 from kerasimgcls.training._finish import finish_run
 from kerasimgcls.training._history import History
-from kerasimgcls.training._loop import RunCallbacks, run_callbacks
+from kerasimgcls.training._loop import RunCallbacks, fit_datasets, run_callbacks
 from kerasimgcls.training._run_dir import RunDirectory, describe_run, locks_run_dir
 from kerasimgcls.training._seed import seed_everything
 
@@ -237,15 +236,7 @@ class Trainer:
     def _train(
         self, data: ImageDataset, loop: RunCallbacks, start: int, steps: int
     ) -> None:
-        train = self._train_dataset(data, start)
-        validation = None
-        if data.validation is not None:
-            validation = to_tf_dataset(
-                data.validation,
-                num_classes=data.num_classes,
-                batch_size=self.config.batch_size,
-                input_scaling=self.scaling.scaling,
-            )
+        train, validation = fit_datasets(self, data, start)
         prebuild(self.model, self.strategy, train)
         try:
             with multi_worker_fixes(self.strategy):
@@ -264,25 +255,6 @@ class Trainer:
             # Ctrl-C in a callback after the epoch was recorded: keep that epoch.
             loop.checkpoint.save_recorded_epoch()
             raise
-
-    def _train_dataset(self, data: ImageDataset, start: int) -> Any:
-        kwargs: dict[str, Any] = {}
-        if self.config.augment is not None:
-            from kerasimgcls.data import Augmentation
-
-            kwargs["augment"] = Augmentation(**dict(self.config.augment))
-        dataset, _ = epochs_dataset(
-            data.train,
-            num_classes=data.num_classes,
-            batch_size=self.config.batch_size,
-            initial_epoch=start,
-            epochs=self.config.epochs,
-            shuffle=True,
-            seed=self.config.seed,
-            input_scaling=self.scaling.scaling,
-            **kwargs,
-        )
-        return shard_by_data(dataset, self.strategy)
 
     def _fail(self, guard: DivergenceGuard, history: History) -> None:
         error = guard.error(self._directory.checkpoint, len(history))
