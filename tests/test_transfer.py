@@ -352,3 +352,56 @@ def test_importing_the_package_does_not_import_transfer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.split() == ["False"], result.stderr[-2000:]
+
+
+# ------------------------------------------------------------ the command line
+def test_cli_refuses_missing_imagenet_weights_before_reading_data(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from kerasimgcls.cli import main
+
+    _offline(monkeypatch)
+    # The folder does not exist: had the data been read first, that would fail.
+    argv = ["train", "--data-dir", str(tmp_path / "absent"), "--recipe", "transfer"]
+    assert main([*argv, "--run-dir", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--model mobilenet_v3_small" in error
+    assert "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5" in error
+    assert "--model-arg weights=null" in error and "absent" not in error
+    assert len(error.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_trains_the_transfer_recipe_on_a_folder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from kerasimgcls.cli import main
+    from test_own_images import make_folder
+
+    folder = make_folder(tmp_path / "shapes", classes=2, per_class=12, size=32, seed=0)
+    run_dir = tmp_path / "run"
+    argv = [
+        "train",
+        "--data-dir",
+        str(folder),
+        "--recipe",
+        "transfer",
+        "--model-arg",
+        "weights=null",
+        "--model-arg",
+        "image_size=null",
+        "--epochs",
+        "2",
+        "--fine-tune",
+        "warmup_epochs=1,unfreeze_layers=5",
+        "--quiet",
+        "--no-evaluate",
+        "--run-dir",
+        str(run_dir),
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["config"]["model"] == "mobilenet_v3_small"
+    assert run["config"]["fine_tune"]["warmup_epochs"] == 1
+    assert run["config"]["fine_tune"]["unfreeze_layers"] == 5
+    assert run["status"] == "finished" and (run_dir / "model.keras").is_file()
