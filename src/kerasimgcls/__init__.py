@@ -70,6 +70,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         list_models,
         patch_whitening_kernel,
         register_model,
+        whitening_sample,
     )
     from kerasimgcls.plots import (
         plot_confusion_matrix,
@@ -153,6 +154,7 @@ _EXPORTS: dict[str, str] = {
     "normalize": "kerasimgcls.data",
     "one_hot": "kerasimgcls.data",
     "patch_whitening_kernel": "kerasimgcls.models",
+    "whitening_sample": "kerasimgcls.models",
     "plot_confusion_matrix": "kerasimgcls.plots",
     "plot_embeddings": "kerasimgcls.plots",
     "plot_grad_cam": "kerasimgcls.plots",
@@ -248,6 +250,7 @@ __all__ = [
     "seed_everything",
     "similar_images",
     "to_tf_dataset",
+    "whitening_sample",
     "write_report",
 ]
 

@@ -32,6 +32,7 @@ __all__ = [
     "list_models",
     "patch_whitening_kernel",
     "register_model",
+    "whitening_sample",
 ]
 
 ModelFactory = Callable[..., keras.Model]
@@ -257,6 +258,27 @@ def build_cifar_cnn(
             metrics=["accuracy"],
         )
     return model
+
+
+def whitening_sample(
+    images: NDArray[np.uint8], count: int = 5000, *, seed: int = 0
+) -> NDArray[np.uint8]:
+    """Return a seeded random subset of ``images`` to compute patch whitening from.
+
+    airbench computes its whitening layer from 5,000 training images. A prefix
+    of a split sorted by class would hold one class only; a seeded random subset
+    (in the images' order) keeps every class and the run reproducible.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasimgcls import whitening_sample
+        >>> images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+        >>> whitening_sample(images, 3).ravel().tolist()
+        [2, 4, 6]
+    """
+    count = check_positive_int(count, "count")
+    order = np.random.default_rng(seed).permutation(len(images))[:count]
+    return images[np.sort(order)]
 
 
 def patch_whitening_kernel(

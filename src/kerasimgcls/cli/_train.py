@@ -273,14 +273,11 @@ def _data_dependent_kwargs(model_name: str, data: Any) -> dict[str, Any]:
         not in inspect.signature(get_model_factory(model_name)).parameters
     ):
         return {}
-    import numpy as np
+    from kerasimgcls.models import whitening_sample
 
     # airbench's patch-whitening layer is computed once from training images;
     # a seeded subset keeps it cheap and the run reproducible.
-    images = data.train.images
-    count = min(len(images), 5000)
-    order = np.random.default_rng(0).permutation(len(images))[:count]
-    return {"whitening_images": images[np.sort(order)]}
+    return {"whitening_images": whitening_sample(data.train.images)}
 
 
 def _default_recipe(spec: dict[str, Any]) -> str:
