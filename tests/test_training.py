@@ -325,17 +325,24 @@ def test_checkpoint_of_another_configuration_is_refused(digits, tmp_path: Path) 
 
 
 def test_fit_never_uses_the_test_split(digits, tmp_path: Path, monkeypatch) -> None:
+    import kerasimgcls.training._loop as loop_module
     import kerasimgcls.training._trainer as trainer_module
 
     seen: list[object] = []
-    for name in ("to_tf_dataset", "epochs_dataset"):
-        real = getattr(trainer_module, name)
+    patched = 0
+    for module in (trainer_module, loop_module):
+        for name in ("to_tf_dataset", "epochs_dataset"):
+            real = getattr(module, name, None)
+            if real is None:
+                continue
 
-        def spy(split, *args, _real=real, **kwargs):  # type: ignore[no-untyped-def]
-            seen.append(split)
-            return _real(split, *args, **kwargs)
+            def spy(split, *args, _real=real, **kwargs):  # type: ignore[no-untyped-def]
+                seen.append(split)
+                return _real(split, *args, **kwargs)
 
-        monkeypatch.setattr(trainer_module, name, spy)
+            monkeypatch.setattr(module, name, spy)
+            patched += 1
+    assert patched >= 3  # every place the Trainer makes batches from a split
     trainer = make_trainer(run_dir=tmp_path)
     trainer.fit(digits, epochs=1)
     assert any(split is digits.train for split in seen)
