@@ -182,7 +182,7 @@ def test_trainer_refuses_bad_precision_and_a_mismatched_ready_model() -> None:
         kic.Trainer(model, precision="bfloat16")
     with pytest.raises(ValueError, match="pass a model factory"):
         kic.Trainer(model, precision="mixed_bfloat16")
-    with pytest.raises(TypeError, match="fused_batch_norm must be a bool"):
+    with pytest.raises(TypeError, match="fused_batch_norm must be True or False"):
         kic.Trainer(model, fused_batch_norm="yes")  # type: ignore[arg-type]
 
 
