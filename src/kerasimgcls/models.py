@@ -392,9 +392,7 @@ def _check_whitening_args(
         )
     size = check_positive_int(kernel_size, "kernel_size")
     patches = check_positive_int(max_patches, "max_patches")
-    rate = check_scalar(
-        epsilon, "epsilon", min_val=0, include_min=False
-    )
+    rate = check_scalar(epsilon, "epsilon", min_val=0, include_min=False)
     if not isinstance(standardize, bool):
         raise TypeError(
             f"standardize must be True or False; received standardize={standardize!r}"
