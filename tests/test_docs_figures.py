@@ -180,3 +180,15 @@ def test_airbench_ablation_figures_match_their_results_files() -> None:
             line for line in PERFORMANCE.splitlines() if line.startswith(f"| {label} |")
         )
         assert f"{100 * accuracy:.2f}%" in line, (name, line)
+
+
+TRAINING_GUIDE = (REPO_ROOT / "docs" / "guide" / "training.md").read_text("utf-8")
+
+
+def test_speed_option_ratios_quoted_in_readme_and_guide_match_the_idle_run() -> None:
+    summary = json.loads((RESULTS / "bench_train_idle.json").read_text())["summary"]
+    ratios = sorted(entry["ratio_to_tutorial"] for entry in summary)
+    both, fused = f"{ratios[-1]:.2f}x", f"{ratios[-2]:.2f}x"
+    assert f"{both} together on the reference CNN" in README
+    assert f"reference CNN {both} faster" in TRAINING_GUIDE
+    assert f"{fused}\n  faster for the reference CNN" in TRAINING_GUIDE
