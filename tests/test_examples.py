@@ -123,7 +123,12 @@ def check_02(out: str, tmp_path: Path) -> None:
     # The check names the planted bad files; training then skips them.
     assert "truncated.jpg" in out and "notes.jpg" in out and ".DS_Store" in out
     assert "ImageDataset(shapes-" in out and "train=96, validation=24" in out
-    assert re.search(r"validation accuracy: [0-9.]+ \(24 images\)", out), out
+    printed = re.search(r"validation accuracy: ([0-9.]+) \(24 images\)", out)
+    assert printed, out
+    # The printed accuracy is the one the run recorded for its 24 images.
+    metrics = json.loads((tmp_path / "shapes" / "metrics.json").read_text())
+    assert metrics["validation"]["num_images"] == 24
+    assert printed.group(1) == f"{metrics['validation']['accuracy']:.4f}"
     predictions = [line for line in out.splitlines() if line.startswith("circle/")]
     assert len(predictions) == 2, out
     info = assert_run_dir(tmp_path / "shapes")
