@@ -134,30 +134,41 @@ MODULES: dict[str, Module] = {
             "tests/test_hostile_data.py",
         ),
     ),
+    # The directory handling only: the rest (describe_run, environment) needs a
+    # Trainer. mutmut never mutates decorated functions (run_dir_lock and
+    # recording_failures are context managers, checkpoint a property); their
+    # helpers are listed and mutated.
     "run_dir": Module(
         "src/kerasimgcls/training/_run_dir.py",
-        tuple(
-            f"tests/test_training.py::{name}"
-            for name in (
-                "test_non_empty_run_dir_without_checkpoint_is_refused",
-                "test_non_writable_run_dir_is_refused",
-                "test_run_dir_that_cannot_be_created_is_refused",
-                "test_run_dir_that_is_a_file_is_refused",
-                "test_overwrite_replaces_only_run_files",
-                "test_run_killed_before_its_first_epoch_starts_again",
-            )
-        )
-        + tuple(
-            f"tests/test_hostile_runs.py::{name}"
-            for name in (
-                "test_hostile_refused_folder_is_left_untouched",
-                "test_hostile_second_training_fails_at_once_and_a_killed_lock_is_free",
-                "test_hostile_disk_full_is_one_line_and_resumable",
-                "test_hostile_damaged_checkpoints_are_named",
-                "test_hostile_run_json_of_the_wrong_shape_is_one_line",
-                "test_hostile_run_json_values_are_named",
-                "test_hostile_split_seed_is_named",
-            )
+        ("tests/test_run_dir.py",),
+        functions=(
+            "utc_now",
+            "_check_writable",
+            "_remove_run_files",
+            "_partial_writes",
+            "_remove_partial_writes",
+            "_run_status",
+            "_restartable",
+            "prepare_run_dir",
+            "run_dir_lock",
+            "_remove_lone_lock",
+            "_may_hold_a_run",
+            "_lock_owner",
+            "recording_failures",
+            "_mark_interrupted",
+            "_write_small_json",
+            "locks_run_dir",
+            "write_metrics",
+            # RunDirectory's methods (``xǁRunDirectoryǁ<name>``)
+            "__init__",
+            "checkpoint",
+            "prepare",
+            "begin",
+            "set_status",
+            "write_history",
+            "finish",
+            "_previous",
+            "_write",
         ),
     ),
 }
