@@ -142,14 +142,18 @@ def test_airbench_recipe_uses_the_airbench94_tricks() -> None:
 @pytest.mark.slow
 def test_trainer_ends_with_the_average_and_records_it(digits, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    trainer = kic.Trainer(
-        _build,
-        seed=0,
-        run_dir=run_dir,
-        verbose=0,
-        precise_batch_norm=False,
-        weight_averaging=AIRBENCH_AVERAGING,
-    )
+
+    def averaging_trainer() -> kic.Trainer:
+        return kic.Trainer(
+            _build,
+            seed=0,
+            run_dir=run_dir,
+            verbose=0,
+            precise_batch_norm=False,
+            weight_averaging=AIRBENCH_AVERAGING,
+        )
+
+    trainer = averaging_trainer()
     trainer.fit(digits, epochs=3, batch_size=64)
     final = json.loads((run_dir / "run.json").read_text())["final"]
     steps = 3 * -(-len(digits.train) // 64)
@@ -159,14 +163,7 @@ def test_trainer_ends_with_the_average_and_records_it(digits, tmp_path: Path) ->
     ended = _variables(trainer.model)
     # A finished run reloaded from its checkpoint (the training weights and the
     # averaging state) ends with the same averaged weights, not the last step's.
-    again = kic.Trainer(
-        _build,
-        seed=0,
-        run_dir=run_dir,
-        verbose=0,
-        precise_batch_norm=False,
-        weight_averaging=AIRBENCH_AVERAGING,
-    )
+    again = averaging_trainer()
     again.fit(digits, epochs=3, batch_size=64)
     for first, second in zip(ended, _variables(again.model), strict=True):
         np.testing.assert_array_equal(first, second)
