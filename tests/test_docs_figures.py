@@ -192,3 +192,14 @@ def test_speed_option_ratios_quoted_in_readme_and_guide_match_the_idle_run() -> 
     assert f"{both} together on the reference CNN" in README
     assert f"reference CNN {both} faster" in TRAINING_GUIDE
     assert f"{fused}\n  faster for the reference CNN" in TRAINING_GUIDE
+
+
+def test_airbench10_figures_match_the_committed_run() -> None:
+    run = RESULTS / "airbench10_cli"
+    metrics = json.loads((run / "metrics.json").read_text())
+    plain = f"{100 * metrics['validation']['accuracy']:.2f}%"
+    tta = f"{100 * metrics['validation_tta_flip_translate']['accuracy']:.2f}%"
+    assert f"| 10 | {plain} | **{tta}** |" in PERFORMANCE
+    info = json.loads((run / "run.json").read_text())
+    assert info["config"]["epochs"] == 10 and info["status"] == "finished"
+    assert "/work/" not in json.dumps(info)
