@@ -299,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--summary", action="store_true", help="only write summary.md from --out"
     )
+    parser.add_argument(
+        "--dump-split",
+        type=Path,
+        default=None,
+        help="only write the 45,000 / 5,000 split as .npz (for airbench_torch.py)",
+    )
     args = parser.parse_args(argv)
     if args.summary:
         print(write_summary(Path(args.out)))
@@ -318,6 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     if validation is None:
         raise SystemExit("the split gave no validation images")
+    if args.dump_split is not None:
+        np.savez(
+            args.dump_split,
+            xtr=train.images,
+            ytr=train.labels,
+            xva=validation.images,
+            yva=validation.labels,
+        )
+        print(args.dump_split)
+        return 0
     if args.train_images:
         # A seeded random subset: the split is sorted by class, so a prefix is not.
         pick = np.random.default_rng(0).permutation(len(train))[: args.train_images]

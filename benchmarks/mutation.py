@@ -211,7 +211,7 @@ def run_module(key: str, module: Module, *, max_children: int) -> dict[str, obje
             "source_paths=src\n"
             f"only_mutate={module.path}\n"
             f"pytest_add_cli_args_test_selection=\n    {selection}\n"
-            "pytest_add_cli_args=-p no:cacheprovider -q --timeout=60\n"
+            "pytest_add_cli_args=-p no:cacheprovider -q -n 0 --timeout=60\n"
         )
         run = _mutmut(folder, "run", "--max-children", str(max_children))
         if run.returncode != 0:

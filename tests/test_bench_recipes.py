@@ -36,6 +36,22 @@ def test_airbench_recipe_builds_its_model_and_optimizer() -> None:
     )
     assert model.count_params() == 1_973_944  # airbench94's full widths
     assert recipe.schedule == "triangle"
+    assert recipe.epochs == 10  # airbench94's 9.9 epochs
+    # The triangle peaks at 23% of the run for any --epochs: no fixed warmup.
+    from kerasimgcls.training._schedules import make_schedule
+
+    for epochs in (10, 20):
+        total = 176 * epochs
+        schedule = make_schedule(
+            recipe.schedule,
+            recipe.learning_rate,
+            total_steps=total,
+            warmup_steps=round(recipe.warmup_epochs * 176),
+        )
+        rates = [float(schedule(step)) for step in range(0, total + 1, 8)]
+        peak_step = 8 * max(range(len(rates)), key=rates.__getitem__)
+        assert abs(peak_step - 0.23 * total) <= 8
+        assert rates[0] == pytest.approx(0.2 * recipe.learning_rate)
     # 0.0153 per 1024 examples = weight_decay * learning_rate per 256-image step.
     assert optimizer.weight_decay * recipe.learning_rate * 1024 / 256 == pytest.approx(
         0.0153, rel=0.01

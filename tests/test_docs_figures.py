@@ -213,3 +213,96 @@ def _absolute_paths(value: object) -> list[str]:
     if isinstance(value, str):
         return re.findall(r"(?:^|[\s=])(/[A-Za-z0-9_.-]+/[^\s]*)", value)
     return []
+
+
+def test_torch_reference_figures_match_their_results_files() -> None:
+    folder = RESULTS / "airbench_torch"
+    for name, images in (("full_seed0", "45,000"), ("small_seed0", "16,000")):
+        result = json.loads((folder / f"{name}.json").read_text())
+        assert not _absolute_paths(result), name
+        accuracy = result["val_accuracy"]
+        row = next(
+            line
+            for line in PERFORMANCE.splitlines()
+            if f"`airbench_torch/{name}.json`" in line
+        )
+        cells = [cell.strip() for cell in row.split("|")]
+        assert cells[2] == images, (name, row)
+        assert cells[3] == f"{100 * accuracy['none']:.2f}%", (name, row)
+        assert cells[4] == f"{100 * accuracy['flip_translate']:.2f}%", (name, row)
+    history = json.loads((folder / "full_seed0.json").read_text())["history"]
+    port = (RESULTS / "airbench10_cli" / "history.csv").read_text().splitlines()[1:]
+    pairs = ", ".join(
+        f"{100 * float(line.split(',')[4]):.1f} / {100 * row['val_accuracy']:.1f}"
+        for line, row in zip(port, history, strict=True)
+    )
+    assert " ".join(pairs.split()) in " ".join(PERFORMANCE.split())
+
+
+def test_jpeg_quality_figures_match_their_results_file() -> None:
+    result = json.loads((RESULTS / "jpeg_quality.json").read_text())
+    assert not _absolute_paths(result)
+    assert result["quality"] == {"75": result["files"]}
+    assert result["subsampling"] == {"4:2:0": result["files"]}
+    text = " ".join(PERFORMANCE.split())
+    assert f"{result['files']:,} files, all quality 75, all 4:2:0" in text
+    assert f"{result['mean_bytes']:.0f} bytes on average" in text
+
+
+def test_50k_run_figures_match_its_results() -> None:
+    run = RESULTS / "airbench_50k"
+    info = json.loads((run / "run.json").read_text())
+    assert not _absolute_paths(info)
+    assert info["status"] == "finished" and info["data"]["sizes"] == {"train": 50000}
+    assert info["config"]["epochs"] == 10 and info["recipe"]["name"] == "airbench"
+    elapsed = re.search(r"Elapsed.*: (\d+):(\d+\.\d+)", (run / "time.txt").read_text())
+    assert elapsed is not None
+    total = 60 * int(elapsed[1]) + float(elapsed[2])
+    assert total <= 30 * 60  # the budget
+    text = " ".join(PERFORMANCE.split())
+    assert f"**{int(total // 60)} min {round(total % 60)} s**" in text
+    assert f"{total / 60:.1f} minutes from the command to the saved model" in text
+    rows = (run / "history.csv").read_text().splitlines()[1:]
+    times = [float(line.split(",")[-1]) for line in rows]
+    assert f"{sum(times):,.0f} s ({min(times):.0f}-{max(times):.0f} s per epoch" in text
+    last = float(rows[-1].split(",")[2])
+    assert f"| {100 * last:.2f}% |" in text
+    start = info["hardware"]["load_average_at_start"][0]
+    end = info["final"]["load_average_at_end"][0]
+    assert f"load average {start:.2f} at the start and {end:.2f} at the end" in text
+
+
+def test_peak_figures_match_their_results_file() -> None:
+    result = json.loads((RESULTS / "bench_peak.json").read_text())
+    assert not result["quick"] and "avx512_bf16" in result["machine"]["cpu_flags"]
+    text = " ".join(PERFORMANCE.split())
+    fp32, bf16 = result["peak"]["float32"], result["peak"]["bfloat16"]
+    assert (
+        f"| matmul peak | {fp32['matmul_gflops']:.0f} GFLOP/s | "
+        f"{bf16['matmul_gflops']:.0f} GFLOP/s |"
+    ) in text
+    assert (
+        f"| 3x3 convolution 256 -> 256 peak | {fp32['conv3x3_256_gflops']:.0f} "
+        f"GFLOP/s | {bf16['conv3x3_256_gflops']:.0f} GFLOP/s |"
+    ) in text
+    slow, fast = result["training"]
+    assert (slow["precision"], fast["precision"]) == ("float32", "mixed_bfloat16")
+    assert (
+        f"| airbench_cnn training | {slow['images_per_s']:.0f} images/s, "
+        f"{slow['gflops']:.0f} GFLOP/s | {fast['images_per_s']:.0f} images/s, "
+        f"{fast['gflops']:.0f} GFLOP/s |"
+    ) in text
+    assert (
+        f"| {100 * slow['fraction_of_conv_peak']:.0f}% | "
+        f"{100 * fast['fraction_of_conv_peak']:.0f}% |"
+    ) in text
+    assert f"| {slow['step_ms']:,.0f} ms | {fast['step_ms']:,.0f} ms |" in text
+    conv = fast["layer_ms_by_type"]["Conv2D"]
+    gelu = fast["layer_ms_by_type"]["Activation"]
+    assert f"{100 * conv / fast['step_ms']:.0f}% of a bfloat16 step" in text
+    assert f"{gelu:.0f} ms, {100 * gelu / fast['step_ms']:.0f}% of the step" in text
+    ratio = fast["images_per_s"] / slow["images_per_s"]
+    assert f"gains {ratio:.2f}x" in text
+    begin = result["machine"]["load_average"][0]
+    end = result["machine"]["load_average_end"][0]
+    assert f"load average was {begin:.2f} at the start and {end:.2f} at the end" in text

@@ -974,8 +974,32 @@ def test_finish_writes_the_outputs_and_marks_the_run_finished(tmp_path: Path) ->
     assert (tmp_path / "history.csv").read_text() == "csv"
     assert (tmp_path / "history.json").read_text() == "json"
     info = read_run(tmp_path)
-    assert info["status"] == "finished" and info["final"] == {"accuracy": 0.5}
+    assert info["status"] == "finished"
+    final = dict(info["final"])
+    load = final.pop("load_average_at_end")
+    assert final == {"accuracy": 0.5}
+    if hasattr(os, "getloadavg"):
+        assert len(load) == 3 and all(value >= 0 for value in load)
     assert_recent_utc(info["finished_at"])
+
+
+def test_environment_records_the_cpu_its_bf16_units_and_the_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.234, 0.5, 0.25))
+    monkeypatch.setattr(_run_dir, "_cpu_flags", lambda: {"avx512_bf16", "sse2"})
+    hardware = _run_dir.environment()["hardware"]
+    assert hardware["load_average_at_start"] == [1.23, 0.5, 0.25]
+    assert hardware["avx512_bf16"] is True and hardware["amx"] is False
+    monkeypatch.setattr(_run_dir, "_cpu_flags", lambda: {"amx_tile", "amx_bf16"})
+    assert _run_dir.environment()["hardware"]["amx"] is True
+
+
+def test_load_average_is_none_where_the_os_has_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(os, "getloadavg")
+    assert _run_dir.load_average() is None
 
 
 def test_finish_without_epochs_plots_nothing(tmp_path: Path) -> None:

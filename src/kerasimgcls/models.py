@@ -582,15 +582,12 @@ def build_airbench_cnn(
     Raises:
         ValueError: If ``input_shape`` is not three positive integers or is smaller
             than 16x16, ``widths`` does not have three positive entries, the
-            whitening images do not match ``input_shape``'s channels, or
-            ``batch_norm_momentum`` is outside [0, 1) or ``bias_lr_scale`` is not
-            positive.
+            whitening images do not match ``input_shape``'s channels,
+            ``batch_norm_momentum`` is outside [0, 1), ``bias_lr_scale`` or
+            ``whitening_epsilon`` is not positive, or ``whitening_dtype`` is not
+            ``None`` or ``"float32"``.
         TypeError: If ``widths`` is not a sequence, or ``bias_lr_scale`` or
             ``batch_norm_momentum`` is not a number.
-            whitening images do not match ``input_shape``'s channels,
-            ``batch_norm_momentum`` is outside [0, 1), ``whitening_epsilon`` is
-            not positive or ``whitening_dtype`` is not ``None`` or ``"float32"``.
-        TypeError: If ``widths`` is not a sequence.
 
     Example:
         >>> import numpy as np

@@ -375,8 +375,29 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _cpu_flags() -> set[str]:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (``None`` where the OS has none)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def environment() -> dict[str, Any]:
-    """Return the versions and hardware a run executed on."""
+    """Return the versions and hardware a run executed on.
+
+    The hardware names the CPU, whether it has AMX and AVX512-BF16 (what decides
+    the speed of ``mixed_bfloat16``), and the load average when the run started, so
+    a timing can be read against what the machine carried.
+    """
     import keras
     import numpy as np
     import tensorflow as tf
@@ -387,6 +408,7 @@ def environment() -> dict[str, Any]:
         f"{device.device_type}:{device.name}"
         for device in tf.config.list_logical_devices()
     ]
+    flags = _cpu_flags()
     return {
         "versions": {
             "kerasimgcls": __version__,
@@ -400,7 +422,10 @@ def environment() -> dict[str, Any]:
             "machine": platform.machine(),
             "cpu": _cpu_name(),
             "cpu_count": os.cpu_count(),
+            "amx": "amx_tile" in flags,
+            "avx512_bf16": "avx512_bf16" in flags,
             "devices": devices,
+            "load_average_at_start": load_average(),
         },
         "python_executable": Path(sys.executable).name,
     }
@@ -515,7 +540,7 @@ class RunDirectory:
         if len(history):
             history.plot(self.path / "curves.png", title=title)
         save_model(self.path / "model.keras")
-        self.info["final"] = final
+        self.info["final"] = {**final, "load_average_at_end": load_average()}
         self.set_status("finished")
 
     def write_metrics(self, name: str, scores: dict[str, float], size: int) -> None:
