@@ -199,6 +199,17 @@ def test_airbench10_figures_match_the_committed_run() -> None:
     plain = f"{100 * metrics['validation']['accuracy']:.2f}%"
     tta = f"{100 * metrics['validation_tta_flip_translate']['accuracy']:.2f}%"
     assert f"| 10 | {plain} | **{tta}** |" in PERFORMANCE
+    short = 100 * metrics["validation_tta_flip_translate"]["accuracy"]
+    readme = " ".join(README.split())
+    assert f"`build_airbench_cnn`: {short:.1f}% on the CIFAR-10 JPEGs" in readme
+    quickstart = " ".join(
+        (REPO_ROOT / "docs" / "quickstart.md").read_text("utf-8").split()
+    )
+    plain_short = 100 * metrics["validation"]["accuracy"]
+    assert (
+        f"reaches {plain_short:.1f}% ({short:.1f}% with its six-view test-time "
+        "augmentation) in 10 epochs"
+    ) in quickstart
     info = json.loads((run / "run.json").read_text())
     assert info["config"]["epochs"] == 10 and info["status"] == "finished"
     assert not _absolute_paths(info)
@@ -262,6 +273,10 @@ def test_50k_run_figures_match_its_results() -> None:
     text = " ".join(PERFORMANCE.split())
     assert f"**{int(total // 60)} min {round(total % 60)} s**" in text
     assert f"{total / 60:.1f} minutes from the command to the saved model" in text
+    for where in (README, (REPO_ROOT / "docs" / "quickstart.md").read_text("utf-8")):
+        assert f"all 50,000 images in {round(total / 60)} minutes" in " ".join(
+            where.split()
+        )
     rows = (run / "history.csv").read_text().splitlines()[1:]
     times = [float(line.split(",")[-1]) for line in rows]
     assert f"{sum(times):,.0f} s ({min(times):.0f}-{max(times):.0f} s per epoch" in text
