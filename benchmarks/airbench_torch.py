@@ -39,6 +39,8 @@ import numpy as np
 
 
 def _cpu_model() -> str:
+    # Not _common.cpu_model: _common imports kerasimgcls (and TensorFlow), which
+    # this script's PyTorch-only environment does not have.
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()

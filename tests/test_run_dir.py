@@ -987,11 +987,11 @@ def test_environment_records_the_cpu_its_bf16_units_and_the_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(os, "getloadavg", lambda: (1.234, 0.5, 0.25))
-    monkeypatch.setattr(_run_dir, "_cpu_flags", lambda: {"avx512_bf16", "sse2"})
+    monkeypatch.setattr(_run_dir, "_cpuinfo", lambda: {"flags": "avx512_bf16 sse2"})
     hardware = _run_dir.environment()["hardware"]
     assert hardware["load_average_at_start"] == [1.23, 0.5, 0.25]
     assert hardware["avx512_bf16"] is True and hardware["amx"] is False
-    monkeypatch.setattr(_run_dir, "_cpu_flags", lambda: {"amx_tile", "amx_bf16"})
+    monkeypatch.setattr(_run_dir, "_cpuinfo", lambda: {"flags": "amx_tile amx_bf16"})
     assert _run_dir.environment()["hardware"]["amx"] is True
 
 

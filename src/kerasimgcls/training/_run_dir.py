@@ -367,20 +367,15 @@ def locks_run_dir(
     return decorate
 
 
-def _cpu_name() -> str:
+def _cpuinfo() -> dict[str, str]:
+    """The first value of each field of ``/proc/cpuinfo`` (empty where there is none)."""
+    fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> set[str]:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    return set()
+            key, colon, value = line.partition(":")
+            if colon:
+                fields.setdefault(key.strip(), value.strip())
+    return fields
 
 
 def load_average() -> list[float] | None:
@@ -408,7 +403,8 @@ def environment() -> dict[str, Any]:
         f"{device.device_type}:{device.name}"
         for device in tf.config.list_logical_devices()
     ]
-    flags = _cpu_flags()
+    cpuinfo = _cpuinfo()
+    flags = set(cpuinfo.get("flags", "").split())
     return {
         "versions": {
             "kerasimgcls": __version__,
@@ -420,7 +416,9 @@ def environment() -> dict[str, Any]:
         "hardware": {
             "platform": platform.platform(),
             "machine": platform.machine(),
-            "cpu": _cpu_name(),
+            "cpu": cpuinfo.get("model name")
+            or platform.processor()
+            or platform.machine(),
             "cpu_count": os.cpu_count(),
             "amx": "amx_tile" in flags,
             "avx512_bf16": "avx512_bf16" in flags,
