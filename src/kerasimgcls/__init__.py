@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kerasimgcls._keras_objects import register_when_keras_loads
 from kerasimgcls._lazy import lazy_exports
 from kerasimgcls._version import __version__
 
@@ -256,3 +257,7 @@ __all__ = [
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS, __all__)
+
+# keras.saving.load_model("RUN/model.keras") works after `import kerasimgcls`, in
+# either import order, without this import starting TensorFlow.
+register_when_keras_loads()

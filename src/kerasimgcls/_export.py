@@ -195,12 +195,9 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
         resolved = check_path_exists(resolved / "model.keras", "path", kind="file")
     if resolved.suffix != ".keras":
         raise ValueError(f"path must be a .keras file; received {str(resolved)!r}")
-    # Importing the package no longer imports every module; the library's layers
-    # must be registered with Keras before a model holding them is loaded.
-    import kerasimgcls.layers
-    import kerasimgcls.models
-    import kerasimgcls.training  # noqa: F401
-
+    # Every object a file may name is registered: `import kerasimgcls` registers
+    # them all when Keras loads (kerasimgcls._keras_objects), whatever this process
+    # imported since.
     # Keras reports a damaged archive as "File not found"; say what is wrong.
     damaged = (
         f"{str(resolved)!r} is not a readable .keras model (truncated, damaged or "

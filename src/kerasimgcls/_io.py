@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "NoSpaceLeftError",
     "atomic_path",
+    "default_mode",
     "file_lock",
     "mount_point",
     "no_space_error",
@@ -34,6 +35,16 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def default_mode(*, directory: bool = False) -> int:
+    """The permissions ``open`` (``0o666``) or ``mkdir`` (``0o777``) give, less the umask.
+
+    Example:
+        >>> oct(default_mode()) in ("0o644", "0o664", "0o666", "0o600")
+        True
+    """
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -107,7 +118,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     # mkstemp creates the file owner-only (0600); give it the permissions a plain
     # open() would, so run files are as readable as any other file the user writes.
-    os.chmod(tmp, 0o666 & ~_umask())
+    os.chmod(tmp, default_mode())
     try:
         yield tmp
         with open(tmp, "rb+") as handle:

@@ -76,6 +76,9 @@ class ScalingDecision:
     Attributes:
         scaling: ``"raw"`` (uint8 pixels as they are) or ``"unit"`` (divided by 255).
         reason: One sentence of evidence, for logs and ``run.json``.
+        guessed: Whether the model gave no evidence, so the default was taken: the
+            one case worth telling the user about (it is logged; certain decisions
+            are logged at DEBUG only).
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn, resolve_input_scaling
@@ -86,6 +89,7 @@ class ScalingDecision:
 
     scaling: Literal["raw", "unit"]
     reason: str
+    guessed: bool = False
 
 
 def check_input_scaling(value: object, name: str = "input_scaling") -> InputScaling:
@@ -183,6 +187,7 @@ def _infer(model: keras.Model) -> ScalingDecision:
         "unit",
         "no input scaling layer found, so pixels are divided by 255 (the default; "
         "pass input_scaling='raw' if the model expects 0-255)",
+        guessed=True,
     )
 
 
@@ -214,10 +219,11 @@ def resolve_input_scaling(
     if input_scaling != "auto":
         return ScalingDecision(input_scaling, f"input_scaling={input_scaling!r} given")
     decision = _infer(model)
-    # Said once per model and decision (INFO), then only at DEBUG: helpers that
-    # run every epoch (precise batch norm) ask again and again.
+    # A guess is said once per model (INFO), then only at DEBUG: helpers that run
+    # every epoch (precise batch norm) ask again and again. A decision from the
+    # model's own evidence needs nothing from the user, and is said at DEBUG.
     key = (id(model), decision.scaling)
-    level = logging.DEBUG if key in _REPORTED else logging.INFO
+    level = logging.INFO if decision.guessed and key not in _REPORTED else logging.DEBUG
     _REPORTED.add(key)
     logger.log(
         level,

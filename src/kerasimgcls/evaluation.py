@@ -344,12 +344,15 @@ class ClassificationReport:
                 f"{average['recall']:>10.3f}{average['f1']:>10.3f}"
                 f"{self.num_samples:>10d}"
             )
+        images = "image" if self.num_samples == 1 else "images"
         lines += [
             "",
-            f"accuracy        {self.accuracy:.4f}  ({self.num_samples} images)",
-            f"top-{self.top_k} accuracy  {self.top_k_accuracy:.4f}",
-            f"loss            {self.loss:.4f}",
+            f"accuracy        {self.accuracy:.4f}  ({self.num_samples} {images})",
         ]
+        # Top-k of k or more classes is always 1: not worth a line.
+        if self.top_k < len(self.class_names):
+            lines.append(f"top-{self.top_k} accuracy  {self.top_k_accuracy:.4f}")
+        lines.append(f"loss            {self.loss:.4f}")
         confused = self.most_confused(5)
         if confused:
             lines.append("most confused (true -> predicted: count):")

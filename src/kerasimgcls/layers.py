@@ -28,6 +28,7 @@ __all__ = [
     "PRECISIONS",
     "FusedBatchNormalization",
     "fuse_batch_norm",
+    "inference_copy",
     "precision_scope",
 ]
 
@@ -119,19 +120,84 @@ def fuse_batch_norm(model: keras.Model) -> keras.Model:
         raise TypeError(f"model must be a keras.Model; received {type(model).__name__}")
     if not any(_is_plain_batch_norm(layer) for layer in walk_layers(model)):
         return model
+    return _copy_converting(model, _fused, "fuse_batch_norm")
+
+
+def inference_copy(model: keras.Model) -> keras.Model:
+    """Return ``model`` as it is saved: uncompiled, batch norms as Keras' own.
+
+    A trained model carries what only training needs: its optimizer (with the
+    learning-rate schedule and the moments of every weight) and the compile
+    configuration, and :class:`FusedBatchNormalization` layers. The copy has the
+    same layers, names, configuration and weights, computes the same function at
+    inference, and holds none of that: a run's ``model.keras`` is this copy, about a
+    third of the size, and loads without the modules of training.
+
+    Args:
+        model: A functional or sequential Keras model.
+
+    Returns:
+        The copy (not compiled).
+
+    Raises:
+        TypeError: If ``model`` is not a Keras model.
+        ValueError: If ``model`` is a subclassed model, which Keras cannot clone.
+
+    Example:
+        >>> import keras
+        >>> from kerasimgcls import build_cifar_cnn
+        >>> from kerasimgcls.layers import fuse_batch_norm, inference_copy
+        >>> trained = fuse_batch_norm(build_cifar_cnn())
+        >>> copy = inference_copy(trained)
+        >>> copy.compiled, type(copy.get_layer("block1_bn")).__name__
+        (False, 'BatchNormalization')
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model; received {type(model).__name__}")
+    return _copy_converting(model, _unfused, "inference_copy", uncompiled=True)
+
+
+def _fused(layer: keras.layers.Layer) -> keras.layers.Layer | None:
+    if _is_plain_batch_norm(layer):
+        return FusedBatchNormalization.from_config(layer.get_config())
+    return None
+
+
+def _unfused(layer: keras.layers.Layer) -> keras.layers.Layer | None:
+    if type(layer) is FusedBatchNormalization:
+        return keras.layers.BatchNormalization.from_config(layer.get_config())
+    return None
+
+
+def _copy_converting(
+    model: keras.Model,
+    convert: Any,
+    caller: str,
+    *,
+    uncompiled: bool = False,
+) -> keras.Model:
+    """Clone ``model`` (nested models too), layers replaced where ``convert`` says.
+
+    Keras compiles a clone of a compiled model; with ``uncompiled`` the clone is
+    made of a new functional model over the same layers, which is not compiled.
+    """
 
     def swap(layer: keras.layers.Layer) -> keras.layers.Layer:
         if isinstance(layer, keras.Model):
-            return fuse_batch_norm(layer)
-        if _is_plain_batch_norm(layer):
-            return FusedBatchNormalization.from_config(layer.get_config())
+            return _copy_converting(layer, convert, caller, uncompiled=uncompiled)
+        converted = convert(layer)
+        if converted is not None:
+            return converted
         return layer.__class__.from_config(layer.get_config())
 
     try:
-        clone = keras.models.clone_model(model, clone_function=swap)
-    except ValueError as err:
+        source = model
+        if uncompiled and model.compiled:
+            source = keras.Model(model.inputs, model.outputs, name=model.name)
+        clone = keras.models.clone_model(source, clone_function=swap)
+    except (ValueError, AttributeError) as err:
         raise ValueError(
-            f"fuse_batch_norm cannot copy model {model.name!r}: it needs a functional "
+            f"{caller} cannot copy model {model.name!r}: it needs a functional "
             "or sequential model (in a subclassed model, use FusedBatchNormalization "
             f"directly). Keras said: {err}"
         ) from err

@@ -7,11 +7,20 @@ pixels are scaled is decided once, by the library's input contract
 The conversion is Keras' own :meth:`keras.Model.export` (which uses tf2onnx for
 ONNX and TensorFlow's converter for LiteRT).
 
-The output is a folder: the model (``saved_model.pb`` and ``variables/``,
-``model.onnx`` or ``model.tflite``), ``class_names.txt`` (one name per line, in
-output order) and ``kerasimgcls-export.json`` (format, input shape and dtype,
-class names, versions). ONNX files also carry the class names as the metadata
-entry ``class_names`` (a JSON list).
+What is written follows each format's own convention, as ``model.export`` writes
+it:
+
+- ``saved_model``: the folder ``output`` (``saved_model.pb`` and ``variables/``),
+  with ``class_names.txt`` (one name per line, in output order) and the manifest
+  ``kerasimgcls-export.json`` (format, input shape and dtype, class names, versions,
+  and the files written) inside;
+- ``onnx`` and ``litert``: the file ``output`` itself (``m.onnx``, ``m.tflite``),
+  with ``m.onnx.class_names.txt`` and the manifest ``m.onnx.kerasimgcls-export.json``
+  beside it. ONNX files also carry the class names as the metadata entry ``class_names``
+  (a JSON list).
+
+Files and folders get the permissions a plain ``open`` or ``mkdir`` would give.
+``overwrite=True`` replaces only what a manifest says an earlier export wrote.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -30,6 +40,7 @@ import keras
 import numpy as np
 
 from kerasimgcls._export import get_class_names, load_model
+from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
 from kerasimgcls._scaling import resolve_input_scaling
 from kerasimgcls._validation import check_choice
 from kerasimgcls._version import __version__
@@ -42,12 +53,15 @@ __all__ = [
 ]
 
 SERVING_FORMATS: tuple[str, ...] = ("saved_model", "onnx", "litert")
-#: The model file of each format inside the export folder.
+#: The model file of each format: inside the SavedModel folder, or the suffix
+#: ``output`` must have for a one-file format.
 MODEL_FILES = {
     "saved_model": "saved_model.pb",
-    "onnx": "model.onnx",
-    "litert": "model.tflite",
+    "onnx": ".onnx",
+    "litert": ".tflite",
 }
+#: The class names file, inside the SavedModel folder (``m.class_names.txt``
+#: beside a one-file export ``m.onnx``).
 CLASS_NAMES_FILE = "class_names.txt"
 _MARKER = "kerasimgcls-export.json"
 _KERAS_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -64,13 +78,14 @@ def export_for_serving(
     input_scaling: Literal["auto", "raw", "unit"] = "auto",
     overwrite: bool = False,
 ) -> Path:
-    """Write ``model`` to the folder ``output`` for serving, raw uint8 pixels in.
+    """Write ``model`` to ``output`` for serving, raw uint8 pixels in.
 
     Args:
         model: A Keras classifier ending in a softmax, or a run directory or
             ``.keras`` file (loaded with :func:`kerasimgcls.load_model`).
-        output: The folder to write (created; must be absent or empty, or an
-            earlier export with ``overwrite=True``).
+        output: Where to write: the folder of a ``saved_model`` (absent or empty,
+            or an earlier export with ``overwrite=True``); the file of an
+            ``onnx`` or ``litert`` export, ending in ``.onnx`` or ``.tflite``.
         format: ``"saved_model"`` (TensorFlow SavedModel, signature
             ``serving_default``), ``"onnx"`` or ``"litert"`` (TensorFlow Lite).
         class_names: One name per output; ``None`` takes them from the model
@@ -81,13 +96,14 @@ def export_for_serving(
         overwrite: Replace an earlier export in ``output``.
 
     Returns:
-        The folder written.
+        The folder or file written.
 
     Raises:
-        ValueError: If ``format`` or ``input_scaling`` is unknown, or the class
-            names are missing or do not match the model's outputs.
-        FileExistsError: If ``output`` is not empty (and not an earlier export
-            with ``overwrite=True``).
+        ValueError: If ``format`` or ``input_scaling`` is unknown, the class
+            names are missing or do not match the model's outputs, or a one-file
+            ``output`` has the wrong suffix.
+        FileExistsError: If ``output`` exists (and is not an earlier export, with
+            ``overwrite=True``), or is a symbolic link.
         ModuleNotFoundError: If the format needs a package of the ``export`` extra
             that is not installed (``pip install 'kerasimgcls[export]'``).
 
@@ -102,32 +118,74 @@ def export_for_serving(
         ['no', 'yes']
     """
     check_choice(format, "format", SERVING_FORMATS)
+    target = _check_output(Path(output), format, overwrite=overwrite)
     _require(format)
-    target = Path(output)
-    _check_output(target, overwrite=overwrite)
     if not isinstance(model, keras.Model):
         model = load_model(model)
     names = _class_names(model, class_names)
     decision = resolve_input_scaling(model, input_scaling)
     serving = _raw_pixel_model(model, decision.scaling)
+    description: dict[str, object] = {
+        "format": format,
+        "model_file": target.name if format != "saved_model" else MODEL_FILES[format],
+        "input": {"shape": [None, *serving.input_shape[1:]], "dtype": "uint8"},
+        "output": "class probabilities, float32, one column per class name",
+        "class_names": names,
+        "input_scaling": {"scaling": decision.scaling, "reason": decision.reason},
+        "versions": {"kerasimgcls": __version__, "keras": keras.__version__},
+    }
+    if format == "saved_model":
+        _write_saved_model(serving, target, names, description)
+    else:
+        _write_model_file(serving, target, format, names, description)
+    return target
+
+
+def _sidecar(model_file: Path, name: str) -> Path:
+    """``m.onnx.class_names.txt`` or ``m.onnx.kerasimgcls-export.json`` beside it.
+
+    The model file's whole name is kept, so ``m.onnx`` and ``m.tflite`` can share a
+    folder.
+    """
+    return model_file.with_name(f"{model_file.name}.{name}")
+
+
+def _names_text(names: Sequence[str]) -> str:
+    return "".join(f"{name}\n" for name in names)
+
+
+def _write_saved_model(
+    serving: keras.Model, target: Path, names: list[str], description: dict[str, object]
+) -> None:
     with _staging(target) as folder:
-        _write_model(serving, folder, format, names)
-        (folder / CLASS_NAMES_FILE).write_text(
-            "".join(f"{name}\n" for name in names), encoding="utf-8"
+        _export(serving, folder, "saved_model", names)
+        (folder / CLASS_NAMES_FILE).write_text(_names_text(names), encoding="utf-8")
+        files = sorted(
+            str(path.relative_to(folder))
+            for path in folder.rglob("*")
+            if path.is_file()
         )
-        description = {
-            "format": format,
-            "model_file": MODEL_FILES[format],
-            "input": {"shape": [None, *serving.input_shape[1:]], "dtype": "uint8"},
-            "output": "class probabilities, float32, one column per class name",
-            "class_names": names,
-            "input_scaling": {"scaling": decision.scaling, "reason": decision.reason},
-            "versions": {"kerasimgcls": __version__, "keras": keras.__version__},
-        }
+        description["files"] = [*files, _MARKER]
         (folder / _MARKER).write_text(
             json.dumps(description, indent=2) + "\n", encoding="utf-8"
         )
-    return target
+        _ordinary_permissions(folder)
+
+
+def _write_model_file(
+    serving: keras.Model,
+    target: Path,
+    format: str,
+    names: list[str],
+    description: dict[str, object],
+) -> None:
+    names_file = _sidecar(target, CLASS_NAMES_FILE)
+    manifest = _sidecar(target, _MARKER)
+    description["files"] = [target.name, names_file.name, manifest.name]
+    with atomic_path(target) as tmp:
+        _export(serving, tmp, format, names)
+        write_text_atomic(names_file, _names_text(names))
+        write_text_atomic(manifest, json.dumps(description, indent=2) + "\n")
 
 
 def _require(format: str) -> None:
@@ -142,24 +200,79 @@ def _require(format: str) -> None:
         )
 
 
-def _check_output(target: Path, *, overwrite: bool) -> None:
+def _check_output(target: Path, format: str, *, overwrite: bool) -> Path:
+    """Return ``target`` if the export may be written there, else raise one line."""
+    if not target.name or target.name in (".", ".."):
+        raise ValueError(f"output must name a file or folder; received {str(target)!r}")
+    if target.is_symlink():
+        raise FileExistsError(
+            f"output {str(target)!r} is a symbolic link; give the path it points to"
+        )
+    if format == "saved_model":
+        _check_folder_output(target, overwrite=overwrite)
+        return target
+    suffix = MODEL_FILES[format]
+    if target.suffix.lower() != suffix:
+        raise ValueError(
+            f"output must be the {format} file to write, ending in {suffix} (as "
+            f"keras' model.export writes it); received {str(target)!r}"
+        )
+    if target.is_dir():
+        raise FileExistsError(
+            f"output {str(target)!r} is a folder; name a {suffix} file"
+        )
+    for path in (target, _sidecar(target, CLASS_NAMES_FILE)):
+        if path.exists() and not (overwrite and _listed(target, path)):
+            raise FileExistsError(_exists(path, overwrite))
+    return target
+
+
+def _listed(model_file: Path, path: Path) -> bool:
+    """Whether the manifest beside ``model_file`` lists ``path`` as written by it."""
+    manifest = _sidecar(model_file, _MARKER)
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(files, list) and path.name in files
+
+
+def _exists(path: Path, overwrite: bool) -> str:
+    if overwrite:
+        return (
+            f"output {str(path)!r} exists and no kerasimgcls export manifest lists "
+            "it; overwrite replaces only what an earlier export wrote"
+        )
+    return f"output {str(path)!r} exists; choose a new path, or overwrite=True"
+
+
+def _check_folder_output(target: Path, *, overwrite: bool) -> None:
     if not target.exists():
         return
     if not target.is_dir():
         raise FileExistsError(f"output must be a folder; {str(target)!r} is a file")
-    if not any(target.iterdir()):
-        return
-    if overwrite and (target / _MARKER).is_file():
-        return
-    raise FileExistsError(
-        f"output {str(target)!r} is not empty; choose a new folder"
-        + ("" if overwrite else ", or overwrite=True to replace an earlier export")
-        + (
-            " (overwrite replaces only a folder written by export_for_serving)"
-            if overwrite
-            else ""
-        )
+    entries = sorted(
+        str(path.relative_to(target)) for path in target.rglob("*") if not path.is_dir()
     )
+    if not entries:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"output {str(target)!r} is not empty; choose a new folder, or "
+            "overwrite=True to replace an earlier export"
+        )
+    try:
+        manifest = json.loads((target / _MARKER).read_text(encoding="utf-8"))
+        written = set(manifest.get("files", []))
+    except (OSError, ValueError, AttributeError, TypeError):
+        written = set()
+    foreign = [entry for entry in entries if entry not in written]
+    if foreign:
+        raise FileExistsError(
+            f"output {str(target)!r} holds {foreign[0]!r}, which no kerasimgcls "
+            "export manifest lists; overwrite replaces only a folder written by "
+            "export_for_serving"
+        )
 
 
 def _class_names(model: keras.Model, given: Sequence[str] | None) -> list[str]:
@@ -195,13 +308,15 @@ def _raw_pixel_model(model: keras.Model, scaling: str) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"{model.name}_serving")
 
 
-def _write_model(
-    model: keras.Model, folder: Path, format: str, names: list[str]
-) -> None:
-    path = folder if format == "saved_model" else folder / MODEL_FILES[format]
+def _export(model: keras.Model, path: Path, format: str, names: list[str]) -> None:
     # Keras' ONNX export needs a model that has been called once.
     model(np.zeros((1, *model.input_shape[1:]), np.uint8), training=False)
-    model.export(str(path), format=_KERAS_FORMATS[format], verbose=False)
+    with warnings.catch_warnings():
+        # tf2onnx still touches np.object; the warning is not the user's to act on.
+        warnings.filterwarnings(
+            "ignore", message=".*np\\.object", category=FutureWarning
+        )
+        model.export(str(path), format=_KERAS_FORMATS[format], verbose=False)
     if format == "onnx":
         import onnx
 
@@ -209,6 +324,13 @@ def _write_model(
         entry = proto.metadata_props.add()
         entry.key, entry.value = "class_names", json.dumps(names)
         onnx.save(proto, str(path))
+
+
+def _ordinary_permissions(folder: Path) -> None:
+    """Give a staged folder what ``mkdir`` and ``open`` give (mkdtemp makes 0700)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, default_mode(directory=path.is_dir()))
 
 
 @contextlib.contextmanager

@@ -2,9 +2,11 @@
 
 Each command lives in a module of this package that exposes ``add_parser`` (adds its
 sub-parser and sets ``handler``) and is listed in ``_COMMANDS``. The handler returns
-the exit code: 0 on success, 2 for bad input (one line in the CLI's words, the
-traceback with ``--verbose``), 1 for a failed run (such as a diverged training), 130
-for Ctrl-C.
+the exit code, and an exception becomes one by whose fault it is (:data:`EXIT_CODES`):
+0 on success, 1 for a failed run (such as a diverged training), 2 for a usage error
+(one line in the CLI's words), 70 for an internal error (a failure inside the
+library or a library it uses: one line asking for a report), 130 for Ctrl-C. With
+``--verbose`` every error shows its traceback.
 
 The command line answers at once: only the module of the command being run is
 imported, and command modules import TensorFlow inside their handlers, so ``--help``
@@ -18,14 +20,29 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from kerasimgcls._version import __version__
 from kerasimgcls.cli._quiet import quiet_tensorflow
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_CODES", "build_parser", "exit_code_of", "main"]
+
+#: The exit codes of ``kerasimgcls``, by whose fault the command stopped.
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "the run failed: a training diverged, doctor or predict found bad files",
+    2: "usage error: a wrong argument, a missing or unreadable file, a bad value, "
+    "a missing optional extra, a full or read-only disk (one line says which)",
+    70: "internal error: a failure inside kerasimgcls or a library it uses, not "
+    "in the input (one line; please report it with the output of --verbose)",
+    130: "interrupted (Ctrl-C)",
+}
+_EXIT_FAILED, _EXIT_USAGE, _EXIT_INTERNAL, _EXIT_INTERRUPTED = 1, 2, 70, 130
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 
 # Command name -> (module, one-line help). The help is repeated here so the
 # top-level --help imports no command module.
@@ -44,7 +61,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("_summary", "print a model's layers, output shapes and parameters"),
 }
 
-# Exceptions that mean "bad input": reported on one line, without a traceback.
+# Exceptions that mean "bad input" when the library raised them on purpose.
 _USER_ERRORS = (
     ValueError,
     TypeError,
@@ -63,6 +80,7 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (r"Pass image_size=\(height, width\)", "Pass --image-size HEIGHT,WIDTH"),
     (r"image_size=\(\.\.\.\)|image_size=", "--image-size "),
     (r"Pass on_error='skip'", "Pass --skip-bad-images"),
+    (r"input_scaling='(raw|unit|auto)'", r"--input-scaling \1"),
     (r"overwrite=True \(--overwrite\)|overwrite=True", "--overwrite"),
     (r"Use a new run_dir", "Use a new --run-dir"),
     (r"\brun_dir\b", "--run-dir"),
@@ -149,8 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` if ``None``).
 
     Returns:
-        The exit code: 0 on success, 2 on bad input, 1 on a failed run (such as a
-        diverged training) or any other failure, 130 when interrupted.
+        The exit code, one of :data:`EXIT_CODES`: 0 on success, 1 on a failed run
+        (such as a diverged training), 2 on a usage error, 70 on an internal error,
+        130 when interrupted.
 
     Example:
         >>> from kerasimgcls.cli import main
@@ -165,20 +184,99 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(message)s",
     )
     args.argv = words
-    with contextlib.nullcontext() if args.verbose else quiet_tensorflow():
-        return _run(args)
+    words_filter = _InCliWords(args.command)
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.addFilter(words_filter)
+    try:
+        with contextlib.nullcontext() if args.verbose else quiet_tensorflow():
+            return _run(args)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(words_filter)
+
+
+class _InCliWords(logging.Filter):
+    """Say the library's log messages with the command line's flags."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__()
+        self.command = command
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cli_message = in_cli_words(message, self.command)
+        if cli_message != message:
+            record.msg, record.args = cli_message, None
+        return True
+
+
+def _raised_by_library(err: BaseException) -> bool:
+    """Whether kerasimgcls' own code raised ``err`` (not Keras, TensorFlow, ...)."""
+    traceback = err.__traceback__
+    if traceback is None:
+        return True
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    filename = os.path.abspath(traceback.tb_frame.f_code.co_filename)
+    return filename.startswith(_PACKAGE_DIR)
+
+
+def exit_code_of(err: BaseException) -> int:
+    """Return the exit code of a command that stopped with ``err``.
+
+    A usage error (2) is one the library raised on purpose about its input, or
+    any operating-system error (a missing, unreadable or full file), or a missing
+    optional module. A failed run (1) is a training that diverged. Anything else,
+    such as an error raised deep inside Keras, is an internal error (70): it is not
+    the user's fault, and must not look as if it were.
+
+    Example:
+        >>> from kerasimgcls.cli import exit_code_of
+        >>> def check(epochs: int) -> None:
+        ...     raise ValueError(f"epochs must be positive; received {epochs}")
+        >>> try:
+        ...     check(-1)
+        ... except ValueError as err:
+        ...     exit_code_of(err)
+        2
+        >>> exit_code_of(KeyError("a bug"))
+        70
+    """
+    if _is_failed_run(err):
+        return _EXIT_FAILED
+    if isinstance(err, (OSError, ModuleNotFoundError)):
+        return _EXIT_USAGE
+    if isinstance(err, _USER_ERRORS) and _raised_by_library(err):
+        return _EXIT_USAGE
+    return _EXIT_INTERNAL
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split("\n")[0].split()) if text else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.handler(args)
-    except _USER_ERRORS as err:
-        if args.verbose:
-            raise
-        message = in_cli_words(str(err), args.command)
-        print(f"kerasimgcls {args.command}: error: {message}", file=sys.stderr)
-        return 1 if _is_failed_run(err) else 2
     except KeyboardInterrupt:
         print(f"kerasimgcls {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _EXIT_INTERRUPTED
+    except Exception as err:
+        if args.verbose:
+            raise
+        exit_code = exit_code_of(err)
+        if exit_code == _EXIT_INTERNAL:
+            detail = _one_line(f"{type(err).__name__}: {err}")
+            print(
+                f"kerasimgcls {args.command}: internal error: {detail} (this is a "
+                "bug in kerasimgcls or a library it uses, not in your input; please "
+                "report it with the output of the same command run with --verbose)",
+                file=sys.stderr,
+            )
+        else:
+            message = in_cli_words(str(err), args.command)
+            print(f"kerasimgcls {args.command}: error: {message}", file=sys.stderr)
+        return exit_code
     return code

@@ -1,4 +1,4 @@
-"""``kerasimgcls export RUN_DIR --format FORMAT --output DIR``: a model for serving."""
+"""``kerasimgcls export RUN_DIR --format FORMAT --output PATH``: a model for serving."""
 
 from __future__ import annotations
 
@@ -12,18 +12,20 @@ _FORMATS = ("saved_model", "onnx", "litert")
 
 _LOAD_HINT = {
     "saved_model": "tf.saved_model.load({out!r}).serve(uint8_images)",
-    "onnx": "onnxruntime.InferenceSession({out!r} + '/model.onnx')",
-    "litert": "ai_edge_litert.interpreter.Interpreter({out!r} + '/model.tflite')",
+    "onnx": "onnxruntime.InferenceSession({out!r})",
+    "litert": "ai_edge_litert.interpreter.Interpreter({out!r})",
 }
 
 
 _HELP = "export a run's model for serving: SavedModel, ONNX, LiteRT"
 _DESCRIPTION = """\
-Write RUN_DIR/model.keras (or a .keras file) to the folder --output in a format that
-serves without kerasimgcls: it takes raw uint8 images (batch, height, width,
-channels) and returns class probabilities; the class names are in
---output/class_names.txt. ONNX needs the export extra: pip install
-'kerasimgcls[export]'.
+Write RUN_DIR/model.keras (or a .keras file) in a format that serves without
+kerasimgcls: it takes raw uint8 images (batch, height, width, channels) and returns
+class probabilities. As keras' model.export writes them, saved_model is the folder
+--output (class names in --output/class_names.txt), onnx and litert the file
+--output itself, ending in .onnx or .tflite (class names beside it in
+--output.class_names.txt, and in the ONNX metadata). ONNX needs the export extra: pip
+install 'kerasimgcls[export]'.
 """
 
 
@@ -36,7 +38,10 @@ def add_parser(subparsers: Any) -> None:
         "--format", required=True, choices=_FORMATS, help="the format to write"
     )
     parser.add_argument(
-        "--output", required=True, metavar="DIR", help="the folder to write"
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="the folder of a saved_model; the .onnx or .tflite file of the others",
     )
     parser.add_argument(
         "--input-scaling",
@@ -48,7 +53,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an earlier export in --output",
+        help="replace an earlier export at --output (only the files its manifest "
+        "lists)",
     )
 
 
@@ -57,13 +63,18 @@ def run(args: argparse.Namespace) -> int:
     from kerasimgcls.cli._common import load_run_model
     from kerasimgcls.serving import CLASS_NAMES_FILE, export_for_serving
 
-    folder = export_for_serving(
+    written = export_for_serving(
         load_run_model(args.run_dir),
         args.output,
         format=args.format,
         input_scaling=args.input_scaling,
         overwrite=args.overwrite,
     )
-    print(f"wrote {args.format} to {folder} (class names in {CLASS_NAMES_FILE})")
-    print("load it with: " + _LOAD_HINT[args.format].format(out=str(folder)))
+    names = (
+        written / CLASS_NAMES_FILE
+        if args.format == "saved_model"
+        else written.with_name(f"{written.name}.{CLASS_NAMES_FILE}")
+    )
+    print(f"wrote {args.format} to {written} (class names in {names})")
+    print("load it with: " + _LOAD_HINT[args.format].format(out=str(written)))
     return 0

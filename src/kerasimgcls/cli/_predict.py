@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
             )
             print(f"{row['image']}: {shown}")
     if args.output is not None:
-        print(f"wrote {result.save(args.output)} ({len(rows)} images)")
+        images = "image" if len(rows) == 1 else "images"
+        print(f"wrote {result.save(args.output)} ({len(rows)} {images})")
     if result.skipped:
         print(
             f"skipped {len(result.skipped)} files that are not images by their "

@@ -1,8 +1,9 @@
-"""``kerasimgcls summary``: print a registered model's layer table."""
+"""``kerasimgcls summary``: print the layer table of a registered model or a run's."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from kerasimgcls.cli._common import MODEL_HELP
@@ -30,14 +31,16 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "summary",
         help="print a model's layers, output shapes and parameter counts",
-        description="Build a registered model and print its Keras summary "
+        description="Build a registered model, or load a run's model (a run "
+        "directory or .keras file), and print its Keras summary "
         f"({_LINE_LENGTH} columns wide).",
     )
     parser.add_argument(
         "model",
         nargs="?",
         default="cifar_cnn",
-        help=f"registered model name (default: cifar_cnn); {MODEL_HELP}",
+        help="registered model name, or a run directory or .keras file "
+        f"(default: cifar_cnn); {MODEL_HELP}",
     )
     parser.add_argument(
         "--list", action="store_true", help="list the registered model names and exit"
@@ -56,6 +59,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of ``args.model`` (or the model names with ``--list``)."""
+    if not args.list and _is_saved(args.model):
+        from kerasimgcls.cli._common import load_run_model
+
+        load_run_model(args.model).summary(line_length=_LINE_LENGTH)
+        return 0
     from kerasimgcls.models import get_model, list_models
     from kerasimgcls.transfer import BACKBONES
 
@@ -69,3 +77,9 @@ def run(args: argparse.Namespace) -> int:
     )
     model.summary(line_length=_LINE_LENGTH)
     return 0
+
+
+def _is_saved(name: str) -> bool:
+    """Whether ``name`` is a run directory or a ``.keras`` file, not a model name."""
+    path = Path(name)
+    return path.suffix == ".keras" or (path.is_dir() and (path / "run.json").exists())

@@ -37,7 +37,7 @@ from kerasimgcls.training._config import (
 _SCHEDULES = SCHEDULE_NAMES
 # Fields of TrainingConfig set by flags of their own kind (--model-arg, --augment)
 # or not from the command line at all.
-_NOT_FLAGS = ("model_kwargs", "optimizer_kwargs", "augment", "input_scaling")
+_NOT_FLAGS = ("model_kwargs", "optimizer_kwargs", "augment")
 
 
 def add_parser(subparsers: Any) -> None:

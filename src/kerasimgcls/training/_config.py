@@ -203,7 +203,14 @@ class TrainingConfig:
             "training images before each validation and at the end"
         ),
     )
-    input_scaling: str = "auto"
+    input_scaling: str = field(
+        default="auto",
+        metadata=_help(
+            "how the model takes uint8 pixels: auto decides from the model (a "
+            "registered model takes [0, 1]), unit divides by 255, raw feeds 0-255",
+            choices=_INPUT_SCALINGS,
+        ),
+    )
     seed: int = field(default=0, metadata=_help("seed of everything", metavar="N"))
     deterministic: bool = field(
         default=True,

@@ -19,6 +19,7 @@ from kerasimgcls._io import atomic_path
 from kerasimgcls._scaling import ScalingDecision, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int
 from kerasimgcls.data import ImageDataset, Split, to_tf_dataset
+from kerasimgcls.layers import inference_copy
 from kerasimgcls.training._build import (
     build_model,
     compile_model,
@@ -370,9 +371,24 @@ class Trainer:
         """
         if self._class_names is None:
             raise RuntimeError("call fit() before save(): the class names are unknown")
+        # Only what inference needs: the optimizer and its schedule are training
+        # state, kept in the checkpoints (see inference_copy).
         exported = export_model(
-            self.model, self._class_names, input_scaling=self.scaling.scaling
+            saved_copy(self.model),
+            self._class_names,
+            input_scaling=self.scaling.scaling,
         )
         with atomic_path(path) as tmp:
             exported.save(tmp)
         return Path(path)
+
+
+def saved_copy(model: keras.Model) -> keras.Model:
+    """The model as a run saves it: :func:`inference_copy`, where Keras can clone it.
+
+    A subclassed model cannot be cloned; it is saved as it is, optimizer included.
+    """
+    try:
+        return inference_copy(model)
+    except ValueError:
+        return model
