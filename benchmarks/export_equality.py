@@ -33,21 +33,21 @@ import kerasimgcls as kic
 from kerasimgcls.cli import main as cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_serving import _LOADERS
+from test_serving import _LOADERS, OUTPUT, class_names_file
 
 COMMAND = "python benchmarks/export_equality.py --output {output}"
 FORMATS = ("saved_model", "onnx", "litert")
 _NEEDS = {"saved_model": [], "onnx": ["tf2onnx", "onnx", "onnxruntime"], "litert": []}
 
 
-def _serve(format: str, folder: Path, images: np.ndarray) -> np.ndarray:
+def _serve(format: str, path: Path, images: np.ndarray) -> np.ndarray:
     """The probabilities of one export, computed by its own runtime.
 
     Runs the loader ``tests/test_serving.py`` runs (there in a process that
     refuses ``import kerasimgcls``), so both measure the same code.
     """
-    names = (folder / "class_names.txt").read_text(encoding="utf-8").splitlines()
-    namespace = {"folder": str(folder), "images": images, "class_names": names}
+    names = class_names_file(format, path).read_text(encoding="utf-8").splitlines()
+    namespace = {"path": str(path), "images": images, "class_names": names}
     exec(textwrap.dedent("import json\n" + _LOADERS[format]), namespace)
     return np.asarray(namespace["probabilities"], dtype=np.float32)
 
@@ -68,8 +68,8 @@ def measure(root: Path) -> dict[str, Any]:
         if missing:
             results[format] = {"skipped": f"needs {missing}"}
             continue
-        folder = kic.export_for_serving(run_dir, root / format, format=format)
-        served = _serve(format, folder, images)
+        written = kic.export_for_serving(run_dir, root / OUTPUT[format], format=format)
+        served = _serve(format, written, images)
         difference = np.abs(served - expected)
         results[format] = {
             "max_abs_difference": float(difference.max()),

@@ -37,15 +37,14 @@ sys.meta_path.insert(0, _Refuse())
 _LOADERS = {
     "saved_model": """
 import tensorflow as tf
-serve = tf.saved_model.load(folder).signatures["serving_default"]
+serve = tf.saved_model.load(path).signatures["serving_default"]
 (name,) = serve.structured_input_signature[1]
 (output,) = serve(**{name: tf.constant(images)}).values()
 probabilities = output.numpy()
 """,
     "onnx": """
 import onnxruntime
-session = onnxruntime.InferenceSession(
-    folder + "/model.onnx", providers=["CPUExecutionProvider"])
+session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
 (probabilities,) = session.run(None, {session.get_inputs()[0].name: images})
 meta = session.get_modelmeta().custom_metadata_map
 assert json.loads(meta["class_names"]) == class_names, meta
@@ -55,7 +54,7 @@ try:
     from ai_edge_litert.interpreter import Interpreter
 except ImportError:
     from tensorflow.lite import Interpreter
-interpreter = Interpreter(folder + "/model.tflite")
+interpreter = Interpreter(path)
 (details,) = interpreter.get_input_details()
 interpreter.resize_tensor_input(details["index"], images.shape)
 interpreter.allocate_tensors()
@@ -68,14 +67,26 @@ probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["inde
 _SCRIPT = """
 import json
 import numpy as np
-folder, images_path, output_path = sys.argv[1:]
+path, names_path, images_path, output_path = sys.argv[1:]
 images = np.load(images_path)
-with open(folder + "/class_names.txt", encoding="utf-8") as handle:
+with open(names_path, encoding="utf-8") as handle:
     class_names = handle.read().split("\\n")[:-1]
 {loader}
 assert not any(m.startswith("kerasimgcls") for m in sys.modules)
 np.save(output_path, np.asarray(probabilities, dtype=np.float32))
 """
+
+
+# Where each export goes: SavedModel is a folder, the others are one file, as keras'
+# model.export writes them.
+OUTPUT = {"saved_model": "serve", "onnx": "digits.onnx", "litert": "digits.tflite"}
+
+
+def class_names_file(format: str, path: Path) -> Path:
+    """The class names of an export: inside a SavedModel, beside a model file."""
+    if format == "saved_model":
+        return path / "class_names.txt"
+    return path.with_name(path.name + ".class_names.txt")
 
 
 def _missing(format: str) -> list[str]:
@@ -126,12 +137,14 @@ def test_export_serves_without_kerasimgcls_and_matches_predict(
     if missing:
         pytest.skip(f"{format} needs {missing} (pip install 'kerasimgcls[export]')")
     run_dir, paths, images_path = run
-    folder = tmp_path / format
+    path = tmp_path / OUTPUT[format]
     assert (
-        main(["export", str(run_dir), "--format", format, "--output", str(folder)]) == 0
+        main(["export", str(run_dir), "--format", format, "--output", str(path)]) == 0
     )
-    assert f"wrote {format} to {folder}" in capsys.readouterr().out
-    names = (folder / "class_names.txt").read_text().splitlines()
+    assert f"wrote {format} to {path}" in capsys.readouterr().out
+    assert path.is_dir() if format == "saved_model" else path.is_file()
+    names_file = class_names_file(format, path)
+    names = names_file.read_text().splitlines()
     assert names == json.loads((run_dir / "run.json").read_text())["class_names"]
     script = tmp_path / "serve.py"
     script.write_text(
@@ -140,7 +153,14 @@ def test_export_serves_without_kerasimgcls_and_matches_predict(
     result = tmp_path / "probabilities.npy"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     completed = subprocess.run(
-        [sys.executable, str(script), str(folder), str(images_path), str(result)],
+        [
+            sys.executable,
+            str(script),
+            str(path),
+            str(names_file),
+            str(images_path),
+            str(result),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -175,7 +195,7 @@ def test_export_refuses_a_missing_extra_and_a_full_folder(
         "find_spec",
         lambda name, *a: None if name == "tf2onnx" else real(name, *a),
     )
-    argv = ["export", str(run_dir), "--output", str(tmp_path / "x")]
+    argv = ["export", str(run_dir), "--output", str(tmp_path / "x.onnx")]
     assert main([*argv, "--format", "onnx"]) == 2
     error = capsys.readouterr().err
     assert "needs tf2onnx" in error and "pip install 'kerasimgcls[export]'" in error

@@ -232,11 +232,10 @@ def exit_code_of(err: BaseException) -> int:
     the user's fault, and must not look as if it were.
 
     Example:
+        >>> from kerasimgcls._validation import check_positive_int
         >>> from kerasimgcls.cli import exit_code_of
-        >>> def check(epochs: int) -> None:
-        ...     raise ValueError(f"epochs must be positive; received {epochs}")
         >>> try:
-        ...     check(-1)
+        ...     check_positive_int(-1, "epochs")
         ... except ValueError as err:
         ...     exit_code_of(err)
         2
