@@ -120,7 +120,7 @@ def test_load_model_refuses_code_in_the_file(tmp_path: Path, monkeypatch) -> Non
     files, marker = _hostile_model_files(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="Lambda"):
         kic.load_model(files["lambda"])
-    with pytest.raises(TypeError, match="EvilLayer"):
+    with pytest.raises(ValueError, match="EvilLayer"):
         kic.load_model(files["custom"].parent)
     assert not marker.exists()
     assert "evil_payload" not in sys.modules  # the planted module was never imported

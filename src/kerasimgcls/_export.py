@@ -209,6 +209,16 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
         model: keras.Model = keras.saving.load_model(Path(resolved), safe_mode=True)
     except (zipfile.BadZipFile, EOFError, KeyError, zlib.error) as err:
         raise ValueError(f"{damaged}: {err}") from err
+    except (TypeError, ValueError) as err:
+        # A class of the library's own that Keras cannot find is the library's
+        # failure (exit 70 on the command line); anything else is the file's.
+        if "kerasimgcls>" in str(err):
+            raise
+        # Keras nests its reasons; the innermost one names the culprit.
+        reason = " ".join(str(err).split()).split("Exception encountered: ")[-1]
+        raise ValueError(
+            f"{str(resolved)!r} could not be loaded: {reason[:400]}"
+        ) from err
     return model
 
 
