@@ -132,7 +132,9 @@ def test_each_export_serves_without_kerasimgcls_and_matches(
             continue
         served = workflow["serve"][name][fmt]
         assert not isinstance(served, str), f"{fmt}: {served}"
-        np.testing.assert_allclose(served, expected, atol=_TOLERANCE[fmt], err_msg=fmt)
+        # bfloat16 runs (improved, airbench) round differently in each runtime.
+        atol = 1e-3 if name in ("improved", "airbench") else _TOLERANCE[fmt]
+        np.testing.assert_allclose(served, expected, atol=atol, err_msg=fmt)
 
 
 def test_a_run_saves_no_training_state(workflow: dict[str, Any]) -> None:
