@@ -14,8 +14,9 @@ import before it loads a model:
 - ``import kerasimgcls`` calls :func:`register_when_keras_loads`: it registers at
   once if Keras is already imported, and otherwise the moment Keras finishes
   importing (a post-import hook), so ``keras.saving.load_model`` works after
-  ``import kerasimgcls`` in either order, without making the import itself slow;
-- :func:`kerasimgcls.load_model` calls :func:`register_keras_objects` itself.
+  ``import kerasimgcls`` in either order, without making the import itself slow.
+  Every module of the library imports the package first, so
+  :func:`kerasimgcls.load_model` finds them registered too.
 """
 
 from __future__ import annotations
@@ -102,10 +103,10 @@ def _register_quietly() -> None:
     """Register after Keras loaded; a failure must not break ``import keras``."""
     try:
         register_keras_objects()
-    except Exception as err:  # reported, and load_model tries again and raises
+    except Exception as err:  # reported; a load then fails as an internal error
         warnings.warn(
-            f"kerasimgcls could not register its Keras objects ({err}); "
-            "kerasimgcls.load_model will try again",
+            f"kerasimgcls could not register its Keras objects ({err}); loading a "
+            "model that holds them will fail",
             RuntimeWarning,
             stacklevel=2,
         )
