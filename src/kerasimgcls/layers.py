@@ -27,6 +27,7 @@ from kerasimgcls._validation import check_precision as check_precision
 __all__ = [
     "PRECISIONS",
     "FusedBatchNormalization",
+    "float32_copy",
     "fuse_batch_norm",
     "inference_copy",
     "precision_scope",
@@ -155,6 +156,35 @@ def inference_copy(model: keras.Model) -> keras.Model:
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model; received {type(model).__name__}")
     return _copy_converting(model, _unfused, "inference_copy", uncompiled=True)
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """Return ``model`` computing in float32 throughout, with the same weights.
+
+    Converters and runtimes that serve a model (ONNX Runtime, LiteRT) need one
+    precision; a mixed-bfloat16 model keeps its weights in float32 already.
+
+    Example:
+        >>> from kerasimgcls import build_cifar_cnn
+        >>> from kerasimgcls.layers import float32_copy, precision_scope
+        >>> with precision_scope("mixed_bfloat16"):
+        ...     model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
+        >>> float32_copy(model).get_layer("block1_conv").compute_dtype
+        'float32'
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model; received {type(model).__name__}")
+    if all(layer.compute_dtype == "float32" for layer in walk_layers(model)):
+        return model
+    return _copy_converting(model, _in_float32, "float32_copy", uncompiled=True)
+
+
+def _in_float32(layer: keras.layers.Layer) -> keras.layers.Layer | None:
+    config = layer.get_config()
+    if "dtype" not in config:
+        return None
+    config["dtype"] = "float32"
+    return layer.__class__.from_config(config)
 
 
 def _fused(layer: keras.layers.Layer) -> keras.layers.Layer | None:

@@ -44,6 +44,7 @@ from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
 from kerasimgcls._scaling import resolve_input_scaling
 from kerasimgcls._validation import check_choice
 from kerasimgcls._version import __version__
+from kerasimgcls.layers import float32_copy
 
 __all__ = [
     "CLASS_NAMES_FILE",
@@ -124,7 +125,8 @@ def export_for_serving(
         model = load_model(model)
     names = _class_names(model, class_names)
     decision = resolve_input_scaling(model, input_scaling)
-    serving = _raw_pixel_model(model, decision.scaling)
+    # One precision for the converters: ONNX Runtime refuses bfloat16 convolutions.
+    serving = _raw_pixel_model(float32_copy(model), decision.scaling)
     description: dict[str, object] = {
         "format": format,
         "model_file": target.name if format != "saved_model" else MODEL_FILES[format],
