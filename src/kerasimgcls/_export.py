@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from kerasimgcls._keras_objects import register_keras_objects
 from kerasimgcls._scaling import (
     InputScaling,
     check_model_images,
@@ -195,9 +196,10 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
         resolved = check_path_exists(resolved / "model.keras", "path", kind="file")
     if resolved.suffix != ".keras":
         raise ValueError(f"path must be a .keras file; received {str(resolved)!r}")
-    # Every object a file may name is registered: `import kerasimgcls` registers
-    # them all when Keras loads (kerasimgcls._keras_objects), whatever this process
-    # imported since.
+    # `import kerasimgcls` registered every object a file may name when Keras
+    # loaded; again here, in case that ran while a module of ours was half
+    # imported (idempotent, and it raises what went wrong).
+    register_keras_objects()
     # Keras reports a damaged archive as "File not found"; say what is wrong.
     damaged = (
         f"{str(resolved)!r} is not a readable .keras model (truncated, damaged or "

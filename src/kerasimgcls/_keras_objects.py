@@ -15,8 +15,9 @@ import before it loads a model:
   once if Keras is already imported, and otherwise the moment Keras finishes
   importing (a post-import hook), so ``keras.saving.load_model`` works after
   ``import kerasimgcls`` in either order, without making the import itself slow.
-  Every module of the library imports the package first, so
-  :func:`kerasimgcls.load_model` finds them registered too.
+  That can run while a module of the library is half imported (a process that
+  imports ``kerasimgcls.blocks`` first); :func:`kerasimgcls.load_model` therefore
+  calls :func:`register_keras_objects` again, which raises what went wrong.
 """
 
 from __future__ import annotations
@@ -103,10 +104,12 @@ def _register_quietly() -> None:
     """Register after Keras loaded; a failure must not break ``import keras``."""
     try:
         register_keras_objects()
-    except Exception as err:  # reported; a load then fails as an internal error
+    except ImportError:
+        pass  # a module of ours is half imported: load_model registers later
+    except Exception as err:  # reported; load_model tries again and raises
         warnings.warn(
-            f"kerasimgcls could not register its Keras objects ({err}); loading a "
-            "model that holds them will fail",
+            f"kerasimgcls could not register its Keras objects ({err}); "
+            "kerasimgcls.load_model will try again",
             RuntimeWarning,
             stacklevel=2,
         )
