@@ -62,12 +62,6 @@ RUNS: dict[str, list[str]] = {
 # Trained through the Trainer under tf.distribute.MirroredStrategy (two logical CPUs).
 STRATEGY_RUN = "digits_mirrored"
 ALL_RUNS = [*RUNS, STRATEGY_RUN]
-# Exports that do not serve, for a reason outside the library, each with its reason;
-# the test asserts they still fail to load, so a fix is noticed.
-KNOWN_GAPS = {
-    ("airbench", "onnx"): "tf2onnx writes airbench_cnn's exact GELU as Erfc, an op "
-    "ONNX Runtime does not have",
-}
 # Every run is exported in every format; a digits and a folder image are predicted.
 FORMATS = ("saved_model", "onnx", "litert")
 EXPORT_PATHS = {

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _workflow import ALL_RUNS, FORMATS, KNOWN_GAPS, RUNS
+from _workflow import ALL_RUNS, FORMATS, RUNS
 
 pytestmark = pytest.mark.slow
 
@@ -127,9 +127,6 @@ def test_each_export_serves_without_kerasimgcls_and_matches(
     )
     for fmt in FORMATS:
         served = workflow["serve"][name][fmt]
-        if (name, fmt) in KNOWN_GAPS:
-            assert isinstance(served, str), f"{fmt} serves now: drop it from KNOWN_GAPS"
-            continue
         assert not isinstance(served, str), f"{fmt}: {served}"
         # bfloat16 runs (improved, airbench) round differently in each runtime.
         atol = 1e-3 if name in ("improved", "airbench") else _TOLERANCE[fmt]

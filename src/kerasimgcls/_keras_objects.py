@@ -15,9 +15,11 @@ import before it loads a model:
   once if Keras is already imported, and otherwise the moment Keras finishes
   importing (a post-import hook), so ``keras.saving.load_model`` works after
   ``import kerasimgcls`` in either order, without making the import itself slow.
-  That can run while a module of the library is half imported (a process that
-  imports ``kerasimgcls.blocks`` first); :func:`kerasimgcls.load_model` therefore
-  calls :func:`register_keras_objects` again, which raises what went wrong.
+  When a module of the library is what imports Keras (a process that imports
+  ``kerasimgcls.blocks`` first), that module is half executed as Keras finishes;
+  the hook then tries again as each module of the library finishes importing.
+  :func:`kerasimgcls.load_model` calls :func:`register_keras_objects` as well,
+  which raises what went wrong, if anything did.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerasimgcls.training._fine_tune",  # PhaseLearningRate (checkpoints only)
 )
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _registered = False
+_registering = False
 
 
 def register_keras_objects() -> None:
@@ -64,17 +67,29 @@ def register_keras_objects() -> None:
         >>> keras.saving.get_registered_object("kerasimgcls>InputPreprocessing")
         <class 'kerasimgcls._export.InputPreprocessing'>
     """
-    global _registered
+    global _registered, _registering
     with _lock:
-        if _registered:
+        if _registered or _registering:
             return
-        for name in SERIALIZABLE_MODULES:
-            importlib.import_module(name)
+        _registering = True
+        try:
+            for name in SERIALIZABLE_MODULES:
+                importlib.import_module(name)
+        finally:
+            _registering = False
         _registered = True
+        _remove_hook()
 
 
-class _AfterKerasImport(importlib.abc.MetaPathFinder):
-    """Find ``keras`` as usual, then register the library once it has executed."""
+class _RegisterAfterImport(importlib.abc.MetaPathFinder):
+    """Find modules as usual; register once Keras, or a module of ours, has run.
+
+    Registering as Keras finishes importing fails when a module of the library is
+    the one importing Keras (``import kerasimgcls.blocks`` first): it is half
+    executed, and the modules that register import from it. Every module of the
+    library is therefore watched too, and registration is tried again as each one
+    finishes; the outermost finishes last, when nothing is half imported.
+    """
 
     def find_spec(
         self,
@@ -82,10 +97,9 @@ class _AfterKerasImport(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "keras":
+        if fullname != "keras" and not fullname.startswith("kerasimgcls."):
             return None
-        _remove_hook()
-        spec = importlib.util.find_spec(fullname)  # the other finders, as usual
+        spec = _find_with_other_finders(self, fullname, path, target)
         loader = None if spec is None else spec.loader
         if spec is None or loader is None or not hasattr(loader, "exec_module"):
             return spec
@@ -93,19 +107,36 @@ class _AfterKerasImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             run_module(module)
-            _register_quietly()
+            if "keras" in sys.modules:
+                _register_quietly()
 
         # The loader is this spec's own instance: wrapping it changes nothing else.
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
+def _find_with_other_finders(
+    hook: importlib.abc.MetaPathFinder,
+    fullname: str,
+    path: Sequence[str] | None,
+    target: ModuleType | None,
+) -> importlib.machinery.ModuleSpec | None:
+    for finder in list(sys.meta_path):
+        find_spec = getattr(finder, "find_spec", None)
+        if finder is hook or find_spec is None:
+            continue
+        spec: importlib.machinery.ModuleSpec | None = find_spec(fullname, path, target)
+        if spec is not None:
+            return spec
+    return None
+
+
 def _register_quietly() -> None:
-    """Register after Keras loaded; a failure must not break ``import keras``."""
+    """Register after an import; a failure must not break the import itself."""
     try:
         register_keras_objects()
     except ImportError:
-        pass  # a module of ours is half imported: load_model registers later
+        pass  # a module of ours is half imported: tried again when it finishes
     except Exception as err:  # reported; load_model tries again and raises
         warnings.warn(
             f"kerasimgcls could not register its Keras objects ({err}); "
@@ -117,7 +148,9 @@ def _register_quietly() -> None:
 
 def _remove_hook() -> None:
     sys.meta_path[:] = [
-        finder for finder in sys.meta_path if not isinstance(finder, _AfterKerasImport)
+        finder
+        for finder in sys.meta_path
+        if not isinstance(finder, _RegisterAfterImport)
     ]
 
 
@@ -130,6 +163,7 @@ def register_when_keras_loads() -> None:
     keras: Any = sys.modules.get("keras")
     if keras is not None and getattr(keras, "saving", None) is not None:
         _register_quietly()
-        return
-    if not any(isinstance(finder, _AfterKerasImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterKerasImport())
+        if _registered:
+            return
+    if not any(isinstance(finder, _RegisterAfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterAfterImport())

@@ -27,8 +27,10 @@ from kerasimgcls._validation import check_precision as check_precision
 __all__ = [
     "PRECISIONS",
     "FusedBatchNormalization",
+    "erf_gelu_copy",
     "float32_copy",
     "fuse_batch_norm",
+    "gelu_erf",
     "inference_copy",
     "precision_scope",
 ]
@@ -177,6 +179,55 @@ def float32_copy(model: keras.Model) -> keras.Model:
     if all(layer.compute_dtype == "float32" for layer in walk_layers(model)):
         return model
     return _copy_converting(model, _in_float32, "float32_copy", uncompiled=True)
+
+
+def erf_gelu_copy(model: keras.Model) -> keras.Model:
+    """Return ``model`` with every exact GELU written as ``x * (1 + erf(x / √2)) / 2``.
+
+    Keras' exact GELU on TensorFlow is ``tf.nn.gelu``, which computes with
+    ``erfc``; ONNX has no such operator, so tf2onnx writes a node ONNX Runtime
+    cannot run. The copy computes the same function (to float32 rounding) with
+    ``erf``, which every ONNX runtime has. Models without exact GELU come back
+    as they are.
+
+    Args:
+        model: A functional or sequential Keras model.
+
+    Returns:
+        The copy, or ``model`` itself when it has no exact GELU.
+
+    Example:
+        >>> import keras
+        >>> from kerasimgcls.layers import erf_gelu_copy
+        >>> inputs = keras.Input((3,))
+        >>> model = keras.Model(inputs, keras.layers.Activation("gelu")(inputs))
+        >>> copy = erf_gelu_copy(model)
+        >>> copy.layers[-1].activation.__name__
+        'gelu_erf'
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model; received {type(model).__name__}")
+    if not any(_has_exact_gelu(layer) for layer in walk_layers(model)):
+        return model
+    return _copy_converting(model, _with_erf_gelu, "erf_gelu_copy", uncompiled=True)
+
+
+def gelu_erf(x: Any) -> Any:
+    """Exact GELU written with ``erf``: ``x * (1 + erf(x / √2)) / 2``."""
+    return 0.5 * x * (1.0 + keras.ops.erf(x * 0.7071067811865476))
+
+
+def _has_exact_gelu(layer: keras.layers.Layer) -> bool:
+    activation = layer.get_config().get("activation")
+    return activation == "gelu" or getattr(activation, "__name__", "") == "gelu"
+
+
+def _with_erf_gelu(layer: keras.layers.Layer) -> keras.layers.Layer | None:
+    if not _has_exact_gelu(layer):
+        return None
+    config = layer.get_config()
+    config["activation"] = gelu_erf
+    return layer.__class__.from_config(config)
 
 
 def _in_float32(layer: keras.layers.Layer) -> keras.layers.Layer | None:

@@ -44,7 +44,7 @@ from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
 from kerasimgcls._scaling import resolve_input_scaling
 from kerasimgcls._validation import check_choice
 from kerasimgcls._version import __version__
-from kerasimgcls.layers import float32_copy
+from kerasimgcls.layers import erf_gelu_copy, float32_copy
 
 __all__ = [
     "CLASS_NAMES_FILE",
@@ -127,6 +127,9 @@ def export_for_serving(
     decision = resolve_input_scaling(model, input_scaling)
     # One precision for the converters: ONNX Runtime refuses bfloat16 convolutions.
     serving = _raw_pixel_model(float32_copy(model), decision.scaling)
+    if format == "onnx":
+        # ONNX has no erfc, the operator of TensorFlow's exact GELU.
+        serving = erf_gelu_copy(serving)
     description: dict[str, object] = {
         "format": format,
         "model_file": target.name if format != "saved_model" else MODEL_FILES[format],
