@@ -218,7 +218,9 @@ def _input_moments(model: keras.Model, name: str, feed: np.ndarray) -> tuple:
     return flat.mean(axis=0), flat.var(axis=0)
 
 
-def test_precise_batch_norm_equals_a_direct_computation() -> None:
+# 16: layer by layer over four batches; None: one compiled pass over all 50.
+@pytest.mark.parametrize("batch_size", [16, None])
+def test_precise_batch_norm_equals_a_direct_computation(batch_size: int | None) -> None:
     keras.utils.set_random_seed(3)
     model = _tiny_bn_model()
     for name in ("bn1", "bn2"):  # statistics that describe nothing
@@ -227,7 +229,7 @@ def test_precise_batch_norm_equals_a_direct_computation() -> None:
         layer.moving_variance.assign(np.full(layer.moving_variance.shape, 9.0))
     images = np.random.default_rng(0).integers(0, 256, (50, 6, 6, 2), np.uint8)
     weights = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-    summary = kic.precise_batch_norm(model, images, batch_size=16)
+    summary = kic.precise_batch_norm(model, images, batch_size=batch_size)
     assert summary == {
         "layers": ["bn1", "bn2"],
         "num_images": 50,

@@ -143,3 +143,25 @@ def test_a_run_saves_no_training_state(workflow: dict[str, Any]) -> None:
         assert '"optimizer"' not in config, name
         assert "WarmupSchedule" not in config and "PhaseLearningRate" not in config
         assert "FusedBatchNormalization" not in config, name
+
+
+@pytest.mark.parametrize(
+    ("name", "image"),
+    [("digits_cosine", "digit_images/digit0.png"), ("folder", "folder/test/red/0.png")],
+)
+def test_predict_alone_in_a_new_interpreter(
+    workflow: dict[str, Any], name: str, image: str
+) -> None:
+    """The issue's own case: nothing but `kerasimgcls predict` runs in the process.
+
+    The matrix runs many commands in one interpreter, where an earlier command can
+    import what a later one forgot; here predict is the first and only command.
+    """
+    root = workflow["root"]
+    done = subprocess.run(
+        [sys.executable, "-m", "kerasimgcls", "predict", str(root / "runs" / name),
+         str(root / image), "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)[0]["image"].endswith(Path(image).name)

@@ -22,6 +22,7 @@ and at the end of training.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 import keras
@@ -44,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 #: Images used by default: the precise-BN paper finds a few thousand enough.
 DEFAULT_NUM_IMAGES = 2048
+#: With ``batch_size=None``, the whole sample goes in one forward pass when its
+#: largest activation (float32) fits in this many bytes; else 256 images a pass.
+ONE_PASS_BYTES = 1 << 30
+_FALLBACK_BATCH = 256
 
 
 class _CapturedSignal(Exception):  # noqa: N818 - a signal, not an error
@@ -116,23 +121,116 @@ def _moments(
     model: keras.Model, layer: keras.Layer, batches: list[Any]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """Mean and (biased, as Keras') variance of the layer's input over all batches."""
-    axis = layer.axis if isinstance(layer.axis, int) else int(layer.axis[0])
-    counts, means, variances = [], [], []
+    parts = []
     for feed in batches:
         value = _input_of(model, layer, feed)
         if value is None:
             return None
-        array = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
-        channels = np.moveaxis(array, axis, -1).reshape(-1, array.shape[axis])
-        counts.append(len(channels))
-        means.append(channels.mean(axis=0))
-        variances.append(channels.var(axis=0))
+        parts.append(_channel_rows(layer, value))
+    return _combined(parts)
+
+
+def _channel_rows(layer: keras.Layer, value: Any) -> NDArray[Any]:
+    """The layer's input as rows of channels (float32, no float64 copy)."""
+    axis = layer.axis if isinstance(layer.axis, int) else int(layer.axis[0])
+    array = np.asarray(keras.ops.convert_to_numpy(value))
+    return np.moveaxis(array, axis, -1).reshape(-1, array.shape[axis])
+
+
+#: Rows of channels whose moments are taken at once (bounds the float64 scratch).
+_CHUNK_ROWS = 1 << 16
+
+
+def _combined(
+    parts: list[NDArray[Any]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Exact mean and biased variance over all rows of ``parts``, in float64.
+
+    The rows are taken in chunks, each in float64, and combined by their counts:
+    the within-chunk variance plus the spread of the chunk means (exact, stable).
+    """
+    counts, means, variances = [], [], []
+    for rows in parts:
+        for start in range(0, len(rows), _CHUNK_ROWS):
+            chunk = rows[start : start + _CHUNK_ROWS].astype(np.float64)
+            counts.append(len(chunk))
+            means.append(chunk.mean(axis=0))
+            variances.append(chunk.var(axis=0))
     weights = np.asarray(counts, dtype=np.float64)[:, np.newaxis] / sum(counts)
     mean = (weights * np.stack(means)).sum(axis=0)
-    # Within-batch variance plus the spread of the batch means (exact, stable).
     spread = (np.stack(means) - mean) ** 2
     variance = (weights * (np.stack(variances) + spread)).sum(axis=0)
     return mean, variance
+
+
+def _in_one_pass(model: keras.Model, layers: list[keras.Layer], feed: Any) -> list[str]:
+    """Re-estimate every layer in one compiled forward pass over the whole sample.
+
+    Each batch norm, when the pass reaches it, takes the moments of its input (in
+    float64), sets its moving statistics to them and then normalises with them, so
+    the layers after it see it updated: with the whole sample in one batch this is
+    exactly the layer-by-layer estimate, for one forward pass instead of one per
+    layer. A layer the pass calls twice keeps the moments of its first call. The
+    pass is traced once per model and input shape and reused (``fit`` re-estimates
+    before every validation).
+    """
+    key = (tuple(id(layer) for layer in layers), tuple(feed.shape), str(feed.dtype))
+    cached = _ONE_PASS.get(model)
+    if cached is None or cached[0] != key:
+        cached = (key, *_trace_one_pass(model, layers))
+        _ONE_PASS[model] = cached
+    _, run, updated = cached
+    run(feed)
+    return list(updated)
+
+
+#: model -> (key, compiled pass, names of the layers it updates), per model.
+_ONE_PASS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _trace_one_pass(
+    model: keras.Model, layers: list[keras.Layer]
+) -> tuple[Any, list[str]]:
+    import tensorflow as tf
+
+    updated: list[str] = []
+
+    def estimating(layer: keras.Layer) -> Any:
+        original = layer.call
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if str(layer.name) not in updated:
+                value = tf.cast(args[0] if args else kwargs["inputs"], tf.float64)
+                rank = value.shape.rank
+                axis = layer.axis if isinstance(layer.axis, int) else int(layer.axis[0])
+                axis %= rank
+                others = [index for index in range(rank) if index != axis]
+                mean = tf.reduce_mean(value, axis=others, keepdims=True)
+                variance = tf.reduce_mean(tf.square(value - mean), axis=others)
+                layer.moving_mean.assign(
+                    tf.cast(tf.reshape(mean, [-1]), layer.moving_mean.dtype)
+                )
+                layer.moving_variance.assign(
+                    tf.cast(variance, layer.moving_variance.dtype)
+                )
+                updated.append(str(layer.name))
+            return original(*args, **kwargs)
+
+        return call
+
+    @tf.function(autograph=False)
+    def run(feed: Any) -> None:
+        for layer in layers:
+            layer.call = estimating(layer)
+        try:
+            model(feed, training=False)
+        finally:
+            for layer in layers:
+                del layer.call
+
+    return run, updated
 
 
 def _sample(count: int, num_images: int, seed: int) -> NDArray[np.int64]:
@@ -147,7 +245,7 @@ def precise_batch_norm(
     images: ArrayLike,
     *,
     num_images: int = DEFAULT_NUM_IMAGES,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     input_scaling: InputScaling = "auto",
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -165,7 +263,9 @@ def precise_batch_norm(
         model: Any Keras model; one without batch norm is returned unchanged.
         images: Training images, uint8 of shape ``(n, height, width, channels)``.
         num_images: At most this many images are used (a seeded sample, in order).
-        batch_size: Images per forward pass.
+        batch_size: Images per forward pass. ``None``: the whole sample in one
+            pass (one forward pass updates every layer) when the model's largest
+            activation over it fits in :data:`ONE_PASS_BYTES`, else 256.
         input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
             :func:`kerasimgcls.resolve_input_scaling`).
         seed: Seed of the sample.
@@ -189,11 +289,14 @@ def precise_batch_norm(
     """
     array = _check_images(model, images)
     num_images = check_scalar(num_images, "num_images", kind=int, min_val=1)
-    batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
+    if batch_size is not None:
+        batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
     seed = check_seed(seed)
     check_input_scaling(input_scaling)
     decision = resolve_input_scaling(model, input_scaling)
     chosen = array[_sample(len(array), num_images, seed)]
+    if batch_size is None:
+        batch_size = _pass_size(model, len(chosen))
     layers = _re_estimate(model, chosen, batch_size, decision.scaling)
     logger.debug("precise batch norm: %d layers, %d images", len(layers), len(chosen))
     return {
@@ -214,6 +317,8 @@ def _re_estimate(
         prepare_images(model, images[start : start + batch_size], scaling)
         for start in range(0, len(images), batch_size)
     ]
+    if len(batches) == 1:
+        return _in_one_pass(model, layers, batches[0])
     updated = []
     for layer in _call_order(model, layers, batches[0][:1]):
         moments = _moments(model, layer, batches)
@@ -224,6 +329,21 @@ def _re_estimate(
         layer.moving_variance.assign(variance.astype(layer.moving_variance.dtype))
         updated.append(str(layer.name))
     return updated
+
+
+def _pass_size(model: keras.Model, count: int) -> int:
+    """``count`` if its largest activation fits in :data:`ONE_PASS_BYTES`, else 256."""
+    largest = 0
+    for layer in walk_layers(model):
+        try:
+            shape = tuple(layer.output.shape[1:])
+        except (AttributeError, ValueError):  # not built symbolically, several outputs
+            continue
+        if all(isinstance(size, int) for size in shape):
+            largest = max(largest, int(np.prod(shape)))
+    if largest and count * largest * 4 <= ONE_PASS_BYTES:
+        return count
+    return min(count, _FALLBACK_BATCH)
 
 
 def _check_images(model: keras.Model, images: ArrayLike) -> NDArray[np.uint8]:
@@ -250,7 +370,8 @@ class PreciseBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
     Args:
         images: Training images, uint8 of shape ``(n, height, width, channels)``.
         num_images: At most this many images (a seeded sample).
-        batch_size: Images per forward pass.
+        batch_size: Images per forward pass (``None``: as
+            :func:`precise_batch_norm` chooses).
         input_scaling: How the model is fed (see :func:`precise_batch_norm`).
         seed: Seed of the sample.
 
@@ -271,14 +392,18 @@ class PreciseBatchNorm(keras.callbacks.Callback):  # type: ignore[misc]
         images: ArrayLike,
         *,
         num_images: int = DEFAULT_NUM_IMAGES,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         input_scaling: InputScaling = "auto",
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.images = np.asarray(images)
         self.num_images = check_scalar(num_images, "num_images", kind=int, min_val=1)
-        self.batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
+        self.batch_size = (
+            None
+            if batch_size is None
+            else check_scalar(batch_size, "batch_size", kind=int, min_val=1)
+        )
         self.input_scaling = check_input_scaling(input_scaling)
         self.seed = check_seed(seed)
         self.summary: dict[str, Any] = {}
