@@ -220,7 +220,6 @@ def _trace_one_pass(
 
         return call
 
-    @tf.function(autograph=False)
     def run(feed: Any) -> None:
         for layer in layers:
             layer.call = estimating(layer)
@@ -230,7 +229,7 @@ def _trace_one_pass(
             for layer in layers:
                 del layer.call
 
-    return run, updated
+    return tf.function(run, autograph=False), updated
 
 
 def _sample(count: int, num_images: int, seed: int) -> NDArray[np.int64]:
