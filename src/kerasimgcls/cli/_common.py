@@ -13,6 +13,7 @@ from kerasimgcls._validation import (
     check_image_size,
     check_path_exists,
     check_rate,
+    check_scalar,
     check_seed,
 )
 
@@ -26,6 +27,8 @@ __all__ = [
     "add_data_arguments",
     "add_run_dir_argument",
     "add_split_argument",
+    "bounded",
+    "checked_number",
     "data_spec_from_args",
     "load_data",
     "load_data_from_args",
@@ -39,6 +42,55 @@ MODEL_HELP = "`kerasimgcls summary --list` lists them"
 
 # Dataset names of --dataset; each maps to kerasimgcls.data.load_<name>.
 DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist")
+
+
+def checked_number(
+    kind: type[int] | type[float], flag: str, check: Callable[[Any, str], Any]
+) -> Callable[[str], Any]:
+    """Return the argparse ``type`` of a numeric flag: parse ``kind``, then ``check``.
+
+    ``check(value, flag)`` is the library's own check of the setting (a
+    ``check_*`` helper, or :func:`~kerasimgcls.training._config.check_field`), so
+    the flag's range is the setting's and a bad value is refused while the
+    command line is parsed, before anything is imported or read.
+
+    Example:
+        >>> from kerasimgcls._validation import check_positive_int
+        >>> checked_number(int, "--top-k", check_positive_int)("3")
+        3
+    """
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be {what}; received {text!r}"
+            ) from None
+        try:
+            return check(value, flag)
+        except (TypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def bounded(
+    kind: type[int] | type[float], flag: str, **bounds: Any
+) -> Callable[[str], Any]:
+    """Return the argparse ``type`` of a numeric flag in a range (``check_scalar``'s).
+
+    Example:
+        >>> bounded(float, "--alpha", min_val=0, max_val=1)("0.5")
+        0.5
+    """
+
+    def check(value: Any, name: str) -> Any:
+        return check_scalar(value, name, kind=kind, **bounds)
+
+    return checked_number(kind, flag, check)
 
 
 def _fraction(text: str) -> float:

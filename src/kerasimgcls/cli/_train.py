@@ -19,6 +19,7 @@ from typing import Any
 from kerasimgcls.cli._common import (
     MODEL_HELP,
     add_data_arguments,
+    checked_number,
     data_spec_from_args,
     load_data,
     read_run_json,
@@ -29,6 +30,7 @@ from kerasimgcls.training._config import (
     CALLBACK_FIELDS,
     SCHEDULE_NAMES,
     TrainingConfig,
+    check_field,
     json_ready,
     parse_options,
 )
@@ -119,13 +121,24 @@ def add_config_arguments(group: Any) -> None:
         elif kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options["type"] = kind
+            options["type"] = _number_type(config_field.name, flag, kind)
             for key in ("choices", "metavar"):
                 if key in meta:
                     options[key] = meta[key]
         if config_field.name == "model":
             options["help"] += f"; {MODEL_HELP}"
         group.add_argument(flag, **options)
+
+
+def _number_type(name: str, flag: str, kind: Any) -> Any:
+    """The argparse ``type`` of a field's flag; numbers are checked by the field's range."""
+    if kind not in (int, float):
+        return kind
+
+    def check(value: Any, label: str) -> Any:
+        return check_field(name, value, display=label)
+
+    return checked_number(kind, flag, check)
 
 
 def _callback_flag(name: str) -> Any:
