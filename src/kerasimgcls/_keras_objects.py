@@ -23,7 +23,6 @@ import before it loads a model:
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -73,8 +72,13 @@ def register_keras_objects() -> None:
         _registered = True
 
 
-class _AfterKerasImport(importlib.abc.MetaPathFinder):
-    """Find ``keras`` as usual, then register the library once it has executed."""
+class _AfterKerasImport:
+    """Find ``keras`` as usual, then register the library once it has executed.
+
+    A meta path finder by its ``find_spec`` alone: subclassing
+    ``importlib.abc.MetaPathFinder`` would import ``importlib.resources``, a
+    third of the command line's start-up.
+    """
 
     def find_spec(
         self,

@@ -366,6 +366,11 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        # The validation stage: standard-library checks of the arguments (paths,
+        # run directories, names), before the handler imports TensorFlow.
+        check = getattr(args, "check", None)
+        if check is not None:
+            check(args)
         code: int = args.handler(args)
     except KeyboardInterrupt:
         print(f"kerasimgcls {args.command}: interrupted", file=sys.stderr)

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
-import importlib.util
 import inspect
 import json
 import logging
@@ -19,6 +18,10 @@ from typing import Any
 from kerasimgcls.cli._common import (
     MODEL_HELP,
     add_data_arguments,
+    check_data_arguments,
+    check_extra,
+    check_model_name,
+    check_model_path,
     checked_number,
     data_spec_from_args,
     load_data,
@@ -87,7 +90,33 @@ def add_parser(subparsers: Any) -> None:
         "fine-tune on new data or to train longer",
     )
     _add_output_arguments(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """The validation stage of ``train``: what can be checked without Keras.
+
+    Raises:
+        FileNotFoundError: If ``--data-dir`` or ``--init-from`` does not exist.
+        ValueError: If the recipe, the model or an option cannot be used.
+        ModuleNotFoundError: If ``--tensorboard`` is given without tensorboard.
+    """
+    check_data_arguments(args)
+    recipe = get_recipe(args.recipe or _default_recipe(data_spec_from_args(args)))
+    check_model_name(str(args.model or recipe.model))
+    parse_model_args(args.model_arg)
+    if args.augment is not None:
+        parse_augment(args.augment, None)
+    if args.init_from is not None:
+        check_model_path(args.init_from, "--init-from")
+    if args.run_dir is not None and Path(args.run_dir).is_file():
+        raise NotADirectoryError(f"--run-dir must be a folder: {args.run_dir!r}")
+    if args.tensorboard:
+        check_extra(
+            "tensorboard",
+            "--tensorboard",
+            "tensorboard (or 'kerasimgcls[tensorboard]')",
+        )
 
 
 def _flag_type(annotation: str) -> Any:
@@ -385,11 +414,6 @@ def run(args: argparse.Namespace) -> int:
     model_args = parse_model_args(args.model_arg)
     _check_model_args(model_name, model_args)
     _check_backbone_weights(model_name, {**recipe.model_kwargs, **model_args})
-    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ModuleNotFoundError(
-            "--tensorboard needs the tensorboard package, which is not installed: "
-            "pip install tensorboard (or 'kerasimgcls[tensorboard]')"
-        )
     init_from = _load_init_from(args.init_from)
     run_dir = Path(args.run_dir or default_run_dir(args, spec, model_name))
     data = load_data(spec)
