@@ -38,7 +38,7 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kerasimgcls._export import get_class_names, load_model
+from kerasimgcls._export import get_class_names, load_model, resize_settings
 from kerasimgcls._export_paths import (
     CLASS_NAMES_FILE,
     MARKER,
@@ -125,6 +125,11 @@ def export_for_serving(
         "format": format,
         "model_file": target.name if format != "saved_model" else MODEL_FILES[format],
         "input": {"shape": [None, *serving.input_shape[1:]], "dtype": "uint8"},
+        # The export takes images of the input's size; a server resizes its
+        # files to it as the training images were (kerasimgcls.predict does).
+        "resize": dict(
+            zip(("interpolation", "aspect"), resize_settings(model), strict=True)
+        ),
         "output": "class probabilities, float32, one column per class name",
         "class_names": names,
         "input_scaling": {"scaling": decision.scaling, "reason": decision.reason},

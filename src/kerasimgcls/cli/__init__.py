@@ -79,6 +79,18 @@ _USER_ERRORS = (
 # The library's messages name Python arguments; the command line has flags. Each
 # pattern is the library's wording, replaced by the CLI's.
 _CLI_WORDS: tuple[tuple[str, str], ...] = (
+    # doctor's advice (kerasimgcls.data._check), most specific first
+    (
+        r"fix or remove them, or load with on_error='skip'",
+        "fix or remove them, or train with --skip-bad-images",
+    ),
+    (
+        r"pass image_size=\(height, width\) to load_image_folder to resize them "
+        r"\([^)]*\)",
+        "train resizes them to one size and says which, or pass "
+        "--image-size HEIGHT,WIDTH",
+    ),
+    (r"consider class_weight='balanced'", "consider --class-weight balanced"),
     (r"Pass image_size=\(height, width\)", "Pass --image-size HEIGHT,WIDTH"),
     (r"image_size=\(\.\.\.\)|image_size=", "--image-size "),
     (r"Pass on_error='skip'", "Pass --skip-bad-images"),
@@ -87,6 +99,7 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (r"Use a new run_dir", "Use a new --run-dir"),
     (r"\brun_dir\b", "--run-dir"),
     (r"^output\b", "--output"),
+    (r"\bformat='(\w+)'", r"--format \1"),
 )
 # kerasimgcls.load_model(path) speaks of "path"; these commands call it RUN_DIR.
 _RUN_DIR_COMMANDS = ("evaluate", "predict", "explain", "report", "export")

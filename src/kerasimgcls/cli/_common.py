@@ -174,7 +174,18 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "--image-size",
         type=_image_size,
         metavar="SIZE",
-        help="resize folder images to SIZE or HEIGHT,WIDTH (default: keep)",
+        help="resize folder images to SIZE or HEIGHT,WIDTH (default: chosen from "
+        "the folder: the images' size if they share one, else their median size, "
+        "rounded to a multiple of 8 and capped for the model, e.g. at 64 for "
+        "cifar_cnn; the output says which)",
+    )
+    group.add_argument(
+        "--aspect",
+        choices=("stretch", "crop", "pad"),
+        default="stretch",
+        help="how folder images of another aspect ratio are resized: stretch them, "
+        "crop the largest centred window of the size's ratio, or pad with black "
+        "to it (default: stretch); predict and explain resize the same way",
     )
     group.add_argument(
         "--color-mode",
@@ -221,6 +232,8 @@ def data_spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 "data_dir": str(Path(args.data_dir).resolve()),
                 "image_size": args.image_size,
                 "color_mode": args.color_mode,
+                "interpolation": "bilinear",
+                "aspect": getattr(args, "aspect", "stretch"),
             }
         )
         if getattr(args, "skip_bad_images", False):
@@ -253,7 +266,11 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
         if loader is None:
             raise ValueError("--data-dir needs kerasimgcls.load_image_folder")
         size = spec.get("image_size")
-        extra = {"on_error": spec["on_error"]} if "on_error" in spec else {}
+        extra = {
+            key: spec[key]
+            for key in ("on_error", "interpolation", "aspect")
+            if key in spec
+        }
         dataset: ImageDataset = loader(
             path,
             image_size=check_image_size(size, "image_size (--image-size)")
@@ -281,9 +298,45 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
     return dataset
 
 
-def load_data_from_args(args: argparse.Namespace) -> ImageDataset:
-    """Load the dataset the command-line data options describe."""
-    return load_data(data_spec_from_args(args))
+def load_data_from_args(
+    args: argparse.Namespace, model_name: str | None = None
+) -> ImageDataset:
+    """Load the dataset the command-line data options describe.
+
+    A folder without ``--image-size`` is resized to the size
+    :func:`choose_folder_size` chooses for ``model_name`` (and says so).
+    """
+    spec = data_spec_from_args(args)
+    if model_name is not None:
+        spec = choose_folder_size(spec, model_name)
+    return load_data(spec)
+
+
+def choose_folder_size(spec: dict[str, Any], model_name: str) -> dict[str, Any]:
+    """Return the data spec of a folder with its image size chosen, if not given.
+
+    The rule is :func:`kerasimgcls.choose_image_size`'s, capped by
+    :func:`kerasimgcls.get_max_image_size` of ``model_name``. When the images are
+    resized, one line says to which size and why; ``run.json`` records the size
+    (``image_size``) and the choice (``image_size_choice``: the median, the cap,
+    the sizes found and the reason).
+    """
+    if spec.get("dataset") or not spec.get("data_dir") or spec.get("image_size"):
+        return spec
+    from kerasimgcls.data import choose_image_size
+    from kerasimgcls.models import get_max_image_size
+
+    choice = choose_image_size(
+        spec["data_dir"], max_size=get_max_image_size(model_name)
+    )
+    line = choice.describe(cap_of=model_name)
+    if choice.resizes:
+        print(f"{line}; pass --image-size to choose")
+    return {
+        **spec,
+        "image_size": list(choice.image_size),
+        "image_size_choice": {**choice.to_dict(), "why": line},
+    }
 
 
 def add_command(

@@ -75,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         imbalance_threshold=args.imbalance_threshold,
         workers=args.workers,
     )
-    print(report)
+    from kerasimgcls.cli import in_cli_words
+
+    # The report advises in Python's words (on_error='skip'); here, in flags.
+    print(in_cli_words(str(report), "doctor"))
     if args.json:
         saved = report.save(args.json)
         print(f"report saved to {saved}")

@@ -98,7 +98,7 @@ def _output_names(images: list[str], method: str = "gradcam") -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Write one Grad-CAM picture per image and print what the model predicted."""
-    from kerasimgcls._export import get_class_names
+    from kerasimgcls._export import get_class_names, resize_settings
     from kerasimgcls.cli._common import load_run_model
     from kerasimgcls.cli._predict import load_image
     from kerasimgcls.interpret import grad_cam
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     class_index = _class_index(args.class_name, get_class_names(model))
     height, width, channels = (int(size) for size in model.input_shape[1:])
     shape = (height, width, channels)
-    pixels = [load_image(path, shape) for path in args.images]  # fail before work
+    resize = resize_settings(model)  # as the training images were resized
+    pixels = [load_image(path, shape, resize) for path in args.images]
     for path, image, name in zip(
         args.images, pixels, _output_names(args.images, args.method), strict=True
     ):

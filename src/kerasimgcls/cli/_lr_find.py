@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from kerasimgcls.lr_finder import find_learning_rate
     from kerasimgcls.models import get_model
 
-    data = load_data_from_args(args)
+    data = load_data_from_args(args, args.model)
     keras.utils.set_random_seed(args.seed)
     model = get_model(
         args.model, input_shape=data.input_shape, num_classes=data.num_classes

@@ -74,8 +74,15 @@ def add_parser(subparsers: Any) -> None:
     add_input_scaling_argument(parser)
 
 
-def load_image(path: str, shape: tuple[int, int, int]) -> NDArray[np.uint8]:
+def load_image(
+    path: str,
+    shape: tuple[int, int, int],
+    resize: tuple[str, str] = ("bilinear", "stretch"),
+) -> NDArray[np.uint8]:
     """Decode ``path`` to uint8 pixels of ``shape`` (height, width, channels).
+
+    ``resize`` is ``(interpolation, aspect)``, as the model's training images
+    were resized (``kerasimgcls._export.resize_settings``).
 
     Raises:
         FileNotFoundError: If the file does not exist.
@@ -89,7 +96,11 @@ def load_image(path: str, shape: tuple[int, int, int]) -> NDArray[np.uint8]:
     if channels not in _COLOR_MODES:
         raise ValueError(f"the model takes {channels} channels; expected 1, 3 or 4")
     result = decode_file(
-        file, color_mode=_COLOR_MODES[channels], image_size=(height, width)
+        file,
+        color_mode=_COLOR_MODES[channels],
+        image_size=(height, width),
+        interpolation=resize[0],
+        aspect=resize[1],
     )
     if result.image is None:
         raise ValueError(f"cannot decode image {str(file)!r}: {result.error}")

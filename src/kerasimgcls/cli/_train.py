@@ -23,6 +23,7 @@ from kerasimgcls.cli._common import (
     check_model_name,
     check_model_path,
     checked_number,
+    choose_folder_size,
     data_spec_from_args,
     load_data,
     read_run_json,
@@ -416,6 +417,7 @@ def run(args: argparse.Namespace) -> int:
     _check_backbone_weights(model_name, {**recipe.model_kwargs, **model_args})
     init_from = _load_init_from(args.init_from)
     run_dir = Path(args.run_dir or default_run_dir(args, spec, model_name))
+    spec = choose_folder_size(spec, model_name)
     data = load_data(spec)
     print(f"data: {data.summary()}")
     config, fitted = training_config(args, recipe, data, model_args)
