@@ -227,3 +227,18 @@ def test_mixed_sizes_train_and_predict_resizes_as_the_loader(
     assert names is not None
     for index, name in enumerate(names):
         assert predicted[name] == pytest.approx(float(expected[index]), abs=1e-6)
+
+
+def test_the_saved_model_carries_how_files_are_resized(tmp_path: Path) -> None:
+    from kerasimgcls._export import resize_settings
+
+    model = kic.build_cifar_cnn(input_shape=(8, 8, 3), num_classes=2)
+    exported = kic.export_model(
+        model, ["a", "b"], interpolation="bicubic", aspect="pad"
+    )
+    exported.save(tmp_path / "m.keras")
+    loaded = kic.load_model(tmp_path / "m.keras")
+    assert resize_settings(loaded) == ("bicubic", "pad")
+    assert resize_settings(model) == ("bilinear", "stretch")  # not exported: defaults
+    with pytest.raises(ValueError, match="aspect must be one of"):
+        kic.InputPreprocessing(["a"], aspect="squash")
