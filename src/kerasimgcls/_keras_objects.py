@@ -23,6 +23,7 @@ import before it loads a model:
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -72,13 +73,8 @@ def register_keras_objects() -> None:
         _registered = True
 
 
-class _AfterKerasImport:
-    """Find ``keras`` as usual, then register the library once it has executed.
-
-    A meta path finder by its ``find_spec`` alone: subclassing
-    ``importlib.abc.MetaPathFinder`` would import ``importlib.resources``, a
-    third of the command line's start-up.
-    """
+class _AfterKerasImport(importlib.abc.MetaPathFinder):
+    """Find ``keras`` as usual, then register the library once it has executed."""
 
     def find_spec(
         self,
