@@ -1,9 +1,11 @@
-"""How fast the command line answers: ``--help``/``--version`` against ``import tensorflow``.
+"""How fast the command line answers: ``--help``, ``--version`` and usage errors.
 
 Each command line is started as a fresh process, interleaved with
 ``python -c "import tensorflow"`` so both see the same machine load, and timed
-wall-clock from start to exit. The target is every ``--help`` and ``--version`` in
-under 10% of TensorFlow's import time (the median of the repeats).
+wall-clock from start to exit. The target is every ``--help``, ``--version`` and
+usage error (a missing path, a value out of range, a mistyped flag: exit code 2,
+answered before TensorFlow loads) in under 10% of TensorFlow's import time (the
+median of the repeats).
 
     python benchmarks/bench_cli.py                      # writes results/bench_cli.json
     python benchmarks/bench_cli.py --src OTHER/src --output before.json
@@ -37,6 +39,16 @@ COMMANDS = [
     "summary",
 ]
 TARGET = 0.10
+# Usage errors, each answered in one line with exit code 2 (tests/test_cli_instant.py).
+USAGE_ERRORS = [
+    "train --data-dir /no/such/dir",
+    "train --epochs -1",
+    "train --batch-size 0",
+    "train --epohcs 3",
+    "evaluate runs/does-not-exist",
+    "predict runs/does-not-exist cat.jpg",
+    "summary nope",
+]
 
 
 def _lscpu_model() -> str:
@@ -56,7 +68,8 @@ def _time(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     completed = subprocess.run(argv, capture_output=True, env=env, check=False)
     elapsed = time.perf_counter() - start
-    if completed.returncode != 0:
+    expected = 2 if " ".join(argv[3:]) in USAGE_ERRORS else 0
+    if completed.returncode != expected:
         raise SystemExit(f"{argv} failed: {completed.stderr.decode()[-2000:]}")
     return elapsed
 
@@ -67,6 +80,8 @@ def measure(src: Path, repeats: int, commands: list[str]) -> dict[str, Any]:
     cli = [sys.executable, "-m", "kerasimgcls"]
     lines = {"--help": [*cli, "--help"], "--version": [*cli, "--version"]}
     lines.update({f"{c} --help": [*cli, c, "--help"] for c in commands})
+    lines.update({error: [*cli, *error.split()] for error in USAGE_ERRORS})
+    lines["summary --list"] = [*cli, "summary", "--list"]
     baseline: list[float] = []
     times: dict[str, list[float]] = {name: [] for name in lines}
     for _ in range(repeats):

@@ -120,4 +120,4 @@ def test_doctor_cli_exit_codes_and_json(
     assert main(["doctor", str(clean), "--workers", "1"]) == 0
     assert "OK" in capsys.readouterr().out
     assert main(["doctor", str(tmp_path / "missing")]) == 2
-    assert "path does not exist" in capsys.readouterr().err
+    assert "PATH does not exist" in capsys.readouterr().err  # the CLI's word

@@ -108,7 +108,7 @@ def test_lr_find_prints_and_plots_a_suggestion(tmp_path, capsys, monkeypatch) ->
     )
     _assert_picture(out)
     assert main(["lr-find", "--min-lr", "1", "--max-lr", "0.1"]) == 2
-    assert "min_lr must be below max_lr" in capsys.readouterr().err
+    assert "--min-lr must be below --max-lr" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -34,6 +34,7 @@ from kerasimgcls._validation import (
     check_path_exists,
     check_positive_int,
 )
+from kerasimgcls.data._files import ASPECTS, INTERPOLATIONS
 
 __all__ = [
     "InputPreprocessing",
@@ -50,10 +51,22 @@ __all__ = [
 class InputPreprocessing(keras.layers.Layer):  # type: ignore[misc]
     """Cast raw pixels to float32, scale them, and carry the class names of the model.
 
+    It also records how image files are resized to the model's input
+    (``interpolation`` and ``aspect``, as the training images were by
+    :func:`~kerasimgcls.load_image_folder`), so :func:`~kerasimgcls.predict`
+    and ``kerasimgcls explain`` decode a file of any size into the same pixels the
+    loader would have given. The resizing itself happens when a file is decoded,
+    in one function for training and inference alike; the layer only carries its
+    settings in the saved model.
+
     Args:
         class_names: One name per output class, in output order.
         scale: Factor applied to the (cast to float32) input: ``1/255`` for a model
             that expects ``[0, 1]``, ``1.0`` for one that scales its own input.
+        interpolation: The resampling filter image files are resized with.
+        aspect: ``"stretch"``, ``"crop"`` or ``"pad"``: how a file of another
+            aspect ratio is brought to the input's (see
+            :func:`~kerasimgcls.load_image_folder`).
         **kwargs: Standard :class:`keras.layers.Layer` arguments such as ``name``.
 
     Example:
@@ -65,11 +78,21 @@ class InputPreprocessing(keras.layers.Layer):  # type: ignore[misc]
     """
 
     def __init__(
-        self, class_names: Sequence[str], scale: float = 1.0 / 255.0, **kwargs: Any
+        self,
+        class_names: Sequence[str],
+        scale: float = 1.0 / 255.0,
+        interpolation: str = "bilinear",
+        aspect: str = "stretch",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.class_names = [str(name) for name in class_names]
         self.scale = float(scale)
+        # A model file may come from anywhere: only the known settings are used.
+        self.interpolation = check_choice(
+            interpolation, "interpolation", INTERPOLATIONS
+        )
+        self.aspect = check_choice(aspect, "aspect", ASPECTS)
 
     def call(self, inputs: Any) -> Any:
         """Return ``inputs`` cast to float32 and multiplied by ``scale``."""
@@ -82,7 +105,14 @@ class InputPreprocessing(keras.layers.Layer):  # type: ignore[misc]
     def get_config(self) -> dict[str, Any]:
         """Return the layer's config, including the class names."""
         config: dict[str, Any] = super().get_config()
-        config.update({"class_names": list(self.class_names), "scale": self.scale})
+        config.update(
+            {
+                "class_names": list(self.class_names),
+                "scale": self.scale,
+                "interpolation": self.interpolation,
+                "aspect": self.aspect,
+            }
+        )
         return config
 
 
@@ -93,11 +123,26 @@ def _find_preprocessing(model: keras.Model) -> InputPreprocessing | None:
     return None
 
 
+def resize_settings(model: keras.Model) -> tuple[str, str]:
+    """``(interpolation, aspect)`` to resize image files for ``model`` with.
+
+    A model exported by the library carries them (see
+    :class:`InputPreprocessing`); any other is fed as ``load_image_folder``'s
+    defaults resize.
+    """
+    layer = _find_preprocessing(model)
+    if layer is None:
+        return "bilinear", "stretch"
+    return layer.interpolation, layer.aspect
+
+
 def export_model(
     model: keras.Model,
     class_names: Sequence[str],
     *,
     input_scaling: InputScaling = "auto",
+    interpolation: str = "bilinear",
+    aspect: str = "stretch",
 ) -> keras.Model:
     """Wrap a trained model so it takes raw uint8 images and carries its class names.
 
@@ -114,6 +159,10 @@ def export_model(
         class_names: One name per output unit.
         input_scaling: ``"auto"`` to decide from the model, ``"unit"`` if it
             expects ``[0, 1]``, ``"raw"`` if it expects 0-255.
+        interpolation: The filter the training images were resized with; image
+            files given to :func:`predict` are resized with it too.
+        aspect: How the training images were brought to the input's aspect ratio
+            (``"stretch"``, ``"crop"`` or ``"pad"``); likewise.
 
     Returns:
         The wrapped model (not compiled).
@@ -140,7 +189,13 @@ def export_model(
     decision = resolve_input_scaling(model, input_scaling)
     scale = 1.0 / 255.0 if decision.scaling == "unit" else 1.0
     inputs = keras.Input(tuple(model.input_shape[1:]), dtype="uint8", name="raw_images")
-    x = InputPreprocessing(class_names, scale=scale, name="preprocessing")(inputs)
+    x = InputPreprocessing(
+        class_names,
+        scale=scale,
+        interpolation=interpolation,
+        aspect=aspect,
+        name="preprocessing",
+    )(inputs)
     return keras.Model(inputs, model(x), name=f"{model.name}_exported")
 
 
@@ -446,7 +501,10 @@ def _expand(
 
 
 def _read_mode(model: keras.Model) -> tuple[str, tuple[int, int] | None]:
-    """The colour mode and size (``None``: any) to decode images at for ``model``."""
+    """The colour mode and size (``None``: any) to decode images at for ``model``.
+
+    How to resize to that size is :func:`resize_settings`.
+    """
     height, width, channels = tuple(model.input_shape[1:])
     if channels not in _COLOR_MODES:
         raise ValueError(
@@ -474,6 +532,7 @@ def _predict_files(
     from kerasimgcls.data._files import decode_file
 
     color_mode, size = read
+    interpolation, aspect = resize_settings(model)
     decoded: list[str] = []
     chunks: list[NDArray[np.float32]] = []
     batch: list[NDArray[np.uint8]] = []
@@ -493,7 +552,13 @@ def _predict_files(
             batch.clear()
 
     for file in files:
-        result = decode_file(file, color_mode=color_mode, image_size=size)
+        result = decode_file(
+            file,
+            color_mode=color_mode,
+            image_size=size,
+            interpolation=interpolation,
+            aspect=aspect,
+        )
         if result.image is None:
             failed.append((file, result.error or "cannot be decoded"))
             continue
@@ -517,7 +582,9 @@ def predict(
     """Classify image files and folders (recursively), going on past bad files.
 
     Each file is decoded (Pillow; raster formats), converted to the model's
-    channels and resized to its input size, then fed as the model expects (see
+    channels and resized to its input size as the training images were (the
+    filter and aspect mode a run's model carries, see
+    :class:`InputPreprocessing`), then fed as the model expects (see
     :doc:`/guide/input`). A file that cannot be read or decoded is reported in
     :attr:`Predictions.failed` with the reason, and the others are predicted.
 

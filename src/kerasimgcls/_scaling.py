@@ -26,11 +26,12 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-from numpy.typing import NDArray
-
-if TYPE_CHECKING:  # keras is imported where it is used: the CLI parses without it
+# Keras and NumPy are imported where they are used: the command line parses and
+# checks its arguments without either.
+if TYPE_CHECKING:
     import keras
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = [
     "INPUT_SCALINGS",
@@ -146,6 +147,7 @@ def _walk(model: keras.Layer, done: list[bool]) -> Iterator[keras.Layer]:
 
 def _normalization_evidence(layer: keras.Layer) -> ScalingDecision | None:
     import keras
+    import numpy as np
 
     mean = getattr(layer, "mean", None)
     if mean is None:
@@ -252,6 +254,8 @@ def prepare_images(
         >>> prepare_images(model, np.full((1, 8, 8, 1), 255, np.uint8)).max()
         np.float32(1.0)
     """
+    import numpy as np
+
     if resolve_input_scaling(model, input_scaling).scaling == "raw":
         return images
     return images.astype(np.float32) / np.float32(255.0)
@@ -269,6 +273,8 @@ def check_model_images(
         TypeError: If ``images`` is not uint8.
         ValueError: If its shape does not match the model's input.
     """
+    import numpy as np
+
     array = np.asarray(images)
     if array.dtype != np.uint8:
         raise TypeError(

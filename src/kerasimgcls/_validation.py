@@ -11,9 +11,10 @@ import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -280,6 +281,8 @@ def check_labels(
             message names the first bad value and its index), or their number is
             not ``rows``' count.
     """
+    import numpy as np  # here: the command line's checks must not wait for NumPy
+
     array = np.asarray(labels)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
@@ -543,6 +546,8 @@ def check_label_values(labels: Any, name: str = "labels") -> Any:
             array of numbers.
         ValueError: If a label is a non-whole or non-finite number.
     """
+    import numpy as np
+
     array = np.asarray(labels) if not isinstance(labels, np.ndarray) else labels
     if array.dtype == np.bool_:
         raise TypeError(

@@ -21,11 +21,13 @@ from kerasimgcls._validation import (
     check_scalar,
 )
 from kerasimgcls.blocks import conv_block, dense_head
-from kerasimgcls.transfer import BACKBONES, registered_factory
+from kerasimgcls.transfer import BACKBONES, native_image_size, registered_factory
 
 __all__ = [
+    "DEFAULT_MAX_IMAGE_SIZE",
     "build_airbench_cnn",
     "build_cifar_cnn",
+    "get_max_image_size",
     "get_model",
     "get_model_factory",
     "is_model",
@@ -38,9 +40,14 @@ __all__ = [
 ModelFactory = Callable[..., keras.Model]
 _F = TypeVar("_F", bound=ModelFactory)
 _REGISTRY: dict[str, ModelFactory] = {}
+_MAX_IMAGE_SIZES: dict[str, int] = {}
+#: The cap on the image side of a model registered without one.
+DEFAULT_MAX_IMAGE_SIZE = 64
 
 
-def register_model(name: str) -> Callable[[_F], _F]:
+def register_model(
+    name: str, *, max_image_size: int = DEFAULT_MAX_IMAGE_SIZE
+) -> Callable[[_F], _F]:
     """Register a model factory under ``name`` (a decorator).
 
     The factory must accept the keyword arguments ``input_shape`` and
@@ -48,6 +55,10 @@ def register_model(name: str) -> Callable[[_F], _F]:
 
     Args:
         name: The name the CLI (``--model``) and :func:`get_model` use.
+        max_image_size: The longest image side the model is meant to train at: a
+            folder of larger (or mixed) images is resized to fit it when no size
+            is given (see :func:`~kerasimgcls.choose_image_size`). A CIFAR-sized
+            network gets 64, a keras.applications backbone its native 224.
 
     Returns:
         A decorator that registers the factory and returns it unchanged.
@@ -68,10 +79,12 @@ def register_model(name: str) -> Callable[[_F], _F]:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string; received name={name!r}")
+    max_image_size = check_positive_int(max_image_size, "max_image_size")
 
     def decorator(factory: _F) -> _F:
         _check_unregistered(name)
         _REGISTRY[name] = factory
+        _MAX_IMAGE_SIZES[name] = max_image_size
         return factory
 
     return decorator
@@ -121,6 +134,25 @@ def get_model(name: str, **kwargs: Any) -> keras.Model:
     return get_model_factory(name)(**kwargs)
 
 
+def get_max_image_size(name: str) -> int:
+    """Return the longest image side the registered model ``name`` is meant for.
+
+    ``kerasimgcls train --data-dir`` without ``--image-size`` resizes a folder's
+    images to their median size, scaled down to fit this cap (see
+    :func:`~kerasimgcls.choose_image_size`), so the model and its compute fit.
+
+    Raises:
+        ValueError: If no model is registered as ``name``.
+
+    Example:
+        >>> from kerasimgcls import get_max_image_size
+        >>> get_max_image_size("cifar_cnn"), get_max_image_size("mobilenet_v3_small")
+        (64, 224)
+    """
+    get_model_factory(name)  # raises, listing the names
+    return _MAX_IMAGE_SIZES[name]
+
+
 def is_model(name: str) -> bool:
     """Return whether a model factory is registered as ``name``.
 
@@ -160,7 +192,9 @@ def _check_input_shape(input_shape: object) -> tuple[int, int, int]:
     return check_input_shape(input_shape)
 
 
-@register_model("cifar_cnn")
+# Three 2x2 poolings: 64x64 inputs end in 8x8 maps, as CIFAR's 32x32 end in 4x4;
+# larger inputs cost the square of the side and little accuracy on a small folder.
+@register_model("cifar_cnn", max_image_size=64)
 def build_cifar_cnn(
     *,
     input_shape: Sequence[int] = (32, 32, 3),
@@ -511,7 +545,7 @@ def _airbench_group(
     return keras.layers.Activation("gelu", name=f"{name}_act2")(x)
 
 
-@register_model("airbench_cnn")
+@register_model("airbench_cnn", max_image_size=64)
 def build_airbench_cnn(
     *,
     input_shape: Sequence[int] = (32, 32, 3),
@@ -719,4 +753,6 @@ def _airbench_whiten_layer(
 # The keras.applications backbones (kerasimgcls.transfer imports keras.applications
 # only when one is built, so registering them costs nothing at import).
 for _backbone in BACKBONES:
-    register_model(_backbone)(registered_factory(_backbone))
+    register_model(_backbone, max_image_size=native_image_size(_backbone))(
+        registered_factory(_backbone)
+    )

@@ -26,7 +26,6 @@ Files and folders get the permissions a plain ``open`` or ``mkdir`` would give.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
@@ -39,7 +38,16 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kerasimgcls._export import get_class_names, load_model
+from kerasimgcls._export import get_class_names, load_model, resize_settings
+from kerasimgcls._export_paths import (
+    CLASS_NAMES_FILE,
+    MARKER,
+    MODEL_FILES,
+    SERVING_FORMATS,
+    check_output,
+    require,
+    sidecar,
+)
 from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
 from kerasimgcls._scaling import resolve_input_scaling
 from kerasimgcls._validation import check_choice
@@ -53,21 +61,7 @@ __all__ = [
     "export_for_serving",
 ]
 
-SERVING_FORMATS: tuple[str, ...] = ("saved_model", "onnx", "litert")
-#: The model file of each format: inside the SavedModel folder, or the suffix
-#: ``output`` must have for a one-file format.
-MODEL_FILES = {
-    "saved_model": "saved_model.pb",
-    "onnx": ".onnx",
-    "litert": ".tflite",
-}
-#: The class names file, inside the SavedModel folder (``m.class_names.txt``
-#: beside a one-file export ``m.onnx``).
-CLASS_NAMES_FILE = "class_names.txt"
-_MARKER = "kerasimgcls-export.json"
 _KERAS_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
-# Packages each format needs beyond TensorFlow and Keras (the `export` extra).
-_NEEDS = {"saved_model": (), "onnx": ("tf2onnx", "onnx"), "litert": ()}
 
 
 def export_for_serving(
@@ -119,8 +113,8 @@ def export_for_serving(
         ['no', 'yes']
     """
     check_choice(format, "format", SERVING_FORMATS)
-    target = _check_output(Path(output), format, overwrite=overwrite)
-    _require(format)
+    target = check_output(Path(output), format, overwrite=overwrite)
+    require(format)
     if not isinstance(model, keras.Model):
         model = load_model(model)
     names = _class_names(model, class_names)
@@ -134,6 +128,11 @@ def export_for_serving(
         "format": format,
         "model_file": target.name if format != "saved_model" else MODEL_FILES[format],
         "input": {"shape": [None, *serving.input_shape[1:]], "dtype": "uint8"},
+        # The export takes images of the input's size; a server resizes its
+        # files to it as the training images were (kerasimgcls.predict does).
+        "resize": dict(
+            zip(("interpolation", "aspect"), resize_settings(model), strict=True)
+        ),
         "output": "class probabilities, float32, one column per class name",
         "class_names": names,
         "input_scaling": {"scaling": decision.scaling, "reason": decision.reason},
@@ -144,15 +143,6 @@ def export_for_serving(
     else:
         _write_model_file(serving, target, format, names, description)
     return target
-
-
-def _sidecar(model_file: Path, name: str) -> Path:
-    """``m.onnx.class_names.txt`` or ``m.onnx.kerasimgcls-export.json`` beside it.
-
-    The model file's whole name is kept, so ``m.onnx`` and ``m.tflite`` can share a
-    folder.
-    """
-    return model_file.with_name(f"{model_file.name}.{name}")
 
 
 def _names_text(names: Sequence[str]) -> str:
@@ -170,8 +160,8 @@ def _write_saved_model(
             for path in folder.rglob("*")
             if path.is_file()
         )
-        description["files"] = [*files, _MARKER]
-        (folder / _MARKER).write_text(
+        description["files"] = [*files, MARKER]
+        (folder / MARKER).write_text(
             json.dumps(description, indent=2) + "\n", encoding="utf-8"
         )
         _ordinary_permissions(folder)
@@ -184,100 +174,13 @@ def _write_model_file(
     names: list[str],
     description: dict[str, object],
 ) -> None:
-    names_file = _sidecar(target, CLASS_NAMES_FILE)
-    manifest = _sidecar(target, _MARKER)
+    names_file = sidecar(target, CLASS_NAMES_FILE)
+    manifest = sidecar(target, MARKER)
     description["files"] = [target.name, names_file.name, manifest.name]
     with atomic_path(target) as tmp:
         _export(serving, tmp, format, names)
         write_text_atomic(names_file, _names_text(names))
         write_text_atomic(manifest, json.dumps(description, indent=2) + "\n")
-
-
-def _require(format: str) -> None:
-    missing = [
-        name for name in _NEEDS[format] if importlib.util.find_spec(name) is None
-    ]
-    if missing:
-        raise ModuleNotFoundError(
-            f"format={format!r} needs {' and '.join(missing)}, which "
-            f"{'is' if len(missing) == 1 else 'are'} not installed; install the "
-            "export extra: pip install 'kerasimgcls[export]'"
-        )
-
-
-def _check_output(target: Path, format: str, *, overwrite: bool) -> Path:
-    """Return ``target`` if the export may be written there, else raise one line."""
-    if not target.name or target.name in (".", ".."):
-        raise ValueError(f"output must name a file or folder; received {str(target)!r}")
-    if target.is_symlink():
-        raise FileExistsError(
-            f"output {str(target)!r} is a symbolic link; give the path it points to"
-        )
-    if format == "saved_model":
-        _check_folder_output(target, overwrite=overwrite)
-        return target
-    suffix = MODEL_FILES[format]
-    if target.suffix.lower() != suffix:
-        raise ValueError(
-            f"output must be the {format} file to write, ending in {suffix} (as "
-            f"keras' model.export writes it); received {str(target)!r}"
-        )
-    if target.is_dir():
-        raise FileExistsError(
-            f"output {str(target)!r} is a folder; name a {suffix} file"
-        )
-    for path in (target, _sidecar(target, CLASS_NAMES_FILE)):
-        if path.exists() and not (overwrite and _listed(target, path)):
-            raise FileExistsError(_exists(path, overwrite))
-    return target
-
-
-def _listed(model_file: Path, path: Path) -> bool:
-    """Whether the manifest beside ``model_file`` lists ``path`` as written by it."""
-    manifest = _sidecar(model_file, _MARKER)
-    try:
-        files = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(files, list) and path.name in files
-
-
-def _exists(path: Path, overwrite: bool) -> str:
-    if overwrite:
-        return (
-            f"output {str(path)!r} exists and no kerasimgcls export manifest lists "
-            "it; overwrite replaces only what an earlier export wrote"
-        )
-    return f"output {str(path)!r} exists; choose a new path, or overwrite=True"
-
-
-def _check_folder_output(target: Path, *, overwrite: bool) -> None:
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise FileExistsError(f"output must be a folder; {str(target)!r} is a file")
-    entries = sorted(
-        str(path.relative_to(target)) for path in target.rglob("*") if not path.is_dir()
-    )
-    if not entries:
-        return
-    if not overwrite:
-        raise FileExistsError(
-            f"output {str(target)!r} is not empty; choose a new folder, or "
-            "overwrite=True to replace an earlier export"
-        )
-    try:
-        manifest = json.loads((target / _MARKER).read_text(encoding="utf-8"))
-        written = set(manifest.get("files", []))
-    except (OSError, ValueError, AttributeError, TypeError):
-        written = set()
-    foreign = [entry for entry in entries if entry not in written]
-    if foreign:
-        raise FileExistsError(
-            f"output {str(target)!r} holds {foreign[0]!r}, which no kerasimgcls "
-            "export manifest lists; overwrite replaces only a folder written by "
-            "export_for_serving"
-        )
 
 
 def _class_names(model: keras.Model, given: Sequence[str] | None) -> list[str]:

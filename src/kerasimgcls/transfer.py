@@ -459,6 +459,11 @@ def build_transfer_model(
     return keras.Model(inputs, outputs, name=model_name)
 
 
+def native_image_size(backbone: str) -> int:
+    """Return the image side ``backbone``'s ImageNet weights were trained at."""
+    return _check_backbone(backbone).image_size
+
+
 def registered_factory(backbone: str) -> Callable[..., keras.Model]:
     """Return the registry factory of ``backbone`` (see :mod:`kerasimgcls.models`)."""
     spec = _check_backbone(backbone)

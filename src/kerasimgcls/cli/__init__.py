@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import logging
 import os
@@ -25,11 +26,12 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from kerasimgcls._version import __version__
 from kerasimgcls.cli._quiet import quiet_tensorflow
 
-__all__ = ["EXIT_CODES", "build_parser", "exit_code_of", "main"]
+__all__ = ["EXIT_CODES", "UsageError", "build_parser", "exit_code_of", "main"]
 
 #: The exit codes of ``kerasimgcls``, by whose fault the command stopped.
 EXIT_CODES: dict[int, str] = {
@@ -77,6 +79,18 @@ _USER_ERRORS = (
 # The library's messages name Python arguments; the command line has flags. Each
 # pattern is the library's wording, replaced by the CLI's.
 _CLI_WORDS: tuple[tuple[str, str], ...] = (
+    # doctor's advice (kerasimgcls.data._check), most specific first
+    (
+        r"fix or remove them, or load with on_error='skip'",
+        "fix or remove them, or train with --skip-bad-images",
+    ),
+    (
+        r"pass image_size=\(height, width\) to load_image_folder to resize them "
+        r"\([^)]*\)",
+        "train resizes them to one size and says which, or pass "
+        "--image-size HEIGHT,WIDTH",
+    ),
+    (r"consider class_weight='balanced'", "consider --class-weight balanced"),
     (r"Pass image_size=\(height, width\)", "Pass --image-size HEIGHT,WIDTH"),
     (r"image_size=\(\.\.\.\)|image_size=", "--image-size "),
     (r"Pass on_error='skip'", "Pass --skip-bad-images"),
@@ -85,6 +99,7 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (r"Use a new run_dir", "Use a new --run-dir"),
     (r"\brun_dir\b", "--run-dir"),
     (r"^output\b", "--output"),
+    (r"\bformat='(\w+)'", r"--format \1"),
 )
 # kerasimgcls.load_model(path) speaks of "path"; these commands call it RUN_DIR.
 _RUN_DIR_COMMANDS = ("evaluate", "predict", "explain", "report", "export")
@@ -113,6 +128,87 @@ def _command_module(name: str) -> object:
     return importlib.import_module(f"kerasimgcls.cli.{_COMMANDS[name][0]}")
 
 
+class UsageError(Exception):
+    """A command line that cannot run as written: one line for standard error.
+
+    Raised by the parser of ``kerasimgcls`` (an unknown option, a value out of
+    range, a missing argument) instead of printing the usage and exiting, so
+    :func:`main` answers in one line with exit code 2.
+    """
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.prog}: {self.message}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that refuses abbreviations and reports errors in one line.
+
+    ``--epoch 3`` is not taken as ``--epochs 3`` (``allow_abbrev=False``, on the
+    sub-parsers too: they are made by this class), and an error raises
+    :class:`UsageError` instead of printing the usage.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`UsageError` with ``message`` in the command line's words."""
+        command = re.match(r"argument COMMAND: invalid choice: '(.*?)'", message)
+        if command is not None:
+            raise UsageError(self.prog, _unknown_command(command.group(1)))
+        # "argument --epochs: --epochs must be ..." -> "--epochs must be ..."
+        named = re.match(r"argument (\S+?)(?:/\S+)?: (.*)", message, re.DOTALL)
+        if named is not None:
+            flag, text = named.groups()
+            message = text if text.startswith(flag) else f"{flag}: {text}"
+        raise UsageError(self.prog, f"error: {_one_line(message)}")
+
+
+def _unknown_command(word: str) -> str:
+    close = difflib.get_close_matches(word, list(_COMMANDS), n=1)
+    hint = f"did you mean {close[0]}?" if close else "see kerasimgcls --help"
+    return f"unknown command {word!r}; {hint}"
+
+
+def _flags_of(parser: argparse.ArgumentParser) -> list[str]:
+    """The option strings ``parser`` accepts, read from its help.
+
+    Each option's line of the help starts, indented by two spaces, with every
+    spelling of it (``-k TOP_K, --top-k TOP_K``); the usage line shows only one.
+    """
+    flags: set[str] = set()
+    for line in parser.format_help().splitlines():
+        invocation = re.match(r"  (-\S.*?)(?:\s{2,}|$)", line)
+        if invocation is not None:
+            flags.update(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", invocation[1]))
+    return sorted(flags)
+
+
+def _unknown_arguments(
+    extras: Sequence[str], parser: argparse.ArgumentParser, prog: str
+) -> UsageError:
+    """The error for words no option took, with the nearest option of ``parser``."""
+    flags = [word for word in extras if word.startswith("-") and word != "-"]
+    if not flags:
+        return UsageError(prog, f"error: unrecognized arguments: {' '.join(extras)}")
+    flag = flags[0].split("=", 1)[0]
+    if flag in ("-v", "--verbose"):
+        return UsageError(
+            prog,
+            f"{flag} goes before the command: kerasimgcls {flag} "
+            f"{prog.removeprefix('kerasimgcls ')} ...",
+        )
+    close = difflib.get_close_matches(flag, _flags_of(parser), n=1)
+    hint = f"did you mean {close[0]}?" if close else f"see {prog} --help"
+    return UsageError(prog, f"unknown option {flag}; {hint}")
+
+
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """Return the argument parser of the ``kerasimgcls`` command.
 
@@ -126,7 +222,7 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
         >>> build_parser(["summary"]).parse_args(["summary", "cifar_cnn"]).model
         'cifar_cnn'
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kerasimgcls",
         description="Train, evaluate, explain, report on and export Keras image "
         "classifiers.",
@@ -141,6 +237,7 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
         help="show tracebacks, debug logs and TensorFlow's start-up messages",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = subparsers.choices  # type: ignore[attr-defined]
     for name, (_module, summary) in _COMMANDS.items():
         if commands is None or name in commands:
             module = _command_module(name)
@@ -177,8 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         0
     """
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_requested_command(words))
-    args = parser.parse_args(words)
+    try:
+        args = _parse(words)
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return _EXIT_USAGE
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(message)s",
@@ -194,6 +294,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for handler in handlers:
             handler.removeFilter(words_filter)
+
+
+def _parse(words: list[str]) -> argparse.Namespace:
+    """Parse ``words``; an unknown option raises :class:`UsageError` naming the nearest."""
+    requested = _requested_command(words)
+    parser = build_parser(requested)
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        command_parsers = _command_parsers(parser)
+        command = command_parsers.get(args.command)
+        prog = f"kerasimgcls {args.command}" if command else "kerasimgcls"
+        raise _unknown_arguments(extras, command or parser, prog)
+    return args
+
+
+def _command_parsers(
+    parser: argparse.ArgumentParser,
+) -> dict[str, argparse.ArgumentParser]:
+    """The sub-parser of each command of ``parser`` (built by :func:`build_parser`)."""
+    subparsers: dict[str, argparse.ArgumentParser] = getattr(parser, "commands", {})
+    return subparsers
 
 
 class _InCliWords(logging.Filter):
@@ -258,6 +379,11 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        # The validation stage: standard-library checks of the arguments (paths,
+        # run directories, names), before the handler imports TensorFlow.
+        check = getattr(args, "check", None)
+        if check is not None:
+            check(args)
         code: int = args.handler(args)
     except KeyboardInterrupt:
         print(f"kerasimgcls {args.command}: interrupted", file=sys.stderr)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from kerasimgcls._validation import check_path_exists
+from kerasimgcls.cli._common import bounded
 
 _DESCRIPTION = """\
 Decode every image of a folder of class sub-folders (PATH/<class>/*, or
@@ -35,18 +39,31 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--imbalance-threshold",
-        type=float,
+        type=bounded(float, "--imbalance-threshold", min_val=1),
         default=1.5,
         help="warn when the largest class has more than this many times the images "
         "of the smallest (default: 1.5)",
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=bounded(int, "--workers", min_val=1),
         default=None,
         help="decoding threads (default: two per CPU core)",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """The validation stage of ``doctor``: PATH is a folder, ``--json`` can be written.
+
+    Raises:
+        FileNotFoundError: If PATH, or the folder of ``--json``, does not exist.
+        NotADirectoryError: If PATH is not a folder.
+    """
+    check_path_exists(args.path, "PATH", kind="dir")
+    if args.json is not None:
+        parent = Path(args.json).parent
+        check_path_exists(parent, "the folder of --json", kind="dir")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         imbalance_threshold=args.imbalance_threshold,
         workers=args.workers,
     )
-    print(report)
+    from kerasimgcls.cli import in_cli_words
+
+    # The report advises in Python's words (on_error='skip'); here, in flags.
+    print(in_cli_words(str(report), "doctor"))
     if args.json:
         saved = report.save(args.json)
         print(f"report saved to {saved}")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kerasimgcls.cli._common import add_command, add_split_argument
+from kerasimgcls.cli._common import add_command, add_split_argument, bounded
 from kerasimgcls.cli._predict import add_input_scaling_argument
 from kerasimgcls.training._config import TTA_NAMES
 
@@ -28,7 +28,10 @@ def add_parser(subparsers: Any) -> None:
         "the split to score (default: test, or validation if there is none)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=256, help="images per forward pass"
+        "--batch-size",
+        type=bounded(int, "--batch-size", min_val=1),
+        default=256,
+        help="images per forward pass",
     )
     parser.add_argument(
         "--tta",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kerasimgcls.cli._common import add_command
+from kerasimgcls.cli._common import add_command, bounded, check_paths
 from kerasimgcls.cli._predict import add_input_scaling_argument
 
 # File-name suffix of each method: "+" does not belong in file names.
@@ -25,7 +25,7 @@ RUN_DIR/explain/ (or --out), named IMAGE_gradcam.png or IMAGE_gradcampp.png by
 def add_parser(subparsers: Any) -> None:
     """Add the ``explain`` sub-command."""
     parser = add_command(
-        subparsers, "explain", _HELP, _DESCRIPTION, run, run_dir="model"
+        subparsers, "explain", _HELP, _DESCRIPTION, run, run_dir="model", check=check
     )
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     parser.add_argument(
@@ -52,11 +52,21 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--alpha",
-        type=float,
+        type=bounded(float, "--alpha", min_val=0, max_val=1),
         default=0.4,
         help="opacity of the heatmap in the overlay, in [0, 1] (default: 0.4)",
     )
     add_input_scaling_argument(parser)
+
+
+def check(args: argparse.Namespace) -> None:
+    """The validation stage of ``explain``: every IMAGE is a file.
+
+    Raises:
+        FileNotFoundError: If an IMAGE does not exist.
+        IsADirectoryError: If an IMAGE is a folder.
+    """
+    check_paths(args.images, "IMAGE", kind="file")
 
 
 def _class_index(value: str | None, class_names: tuple[str, ...] | None) -> int | None:
@@ -88,7 +98,7 @@ def _output_names(images: list[str], method: str = "gradcam") -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Write one Grad-CAM picture per image and print what the model predicted."""
-    from kerasimgcls._export import get_class_names
+    from kerasimgcls._export import get_class_names, resize_settings
     from kerasimgcls.cli._common import load_run_model
     from kerasimgcls.cli._predict import load_image
     from kerasimgcls.interpret import grad_cam
@@ -103,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     class_index = _class_index(args.class_name, get_class_names(model))
     height, width, channels = (int(size) for size in model.input_shape[1:])
     shape = (height, width, channels)
-    pixels = [load_image(path, shape) for path in args.images]  # fail before work
+    resize = resize_settings(model)  # as the training images were resized
+    pixels = [load_image(path, shape, resize) for path in args.images]
     for path, image, name in zip(
         args.images, pixels, _output_names(args.images, args.method), strict=True
     ):

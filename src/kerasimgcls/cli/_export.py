@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from kerasimgcls._export_paths import SERVING_FORMATS, check_output, require
 from kerasimgcls.cli._common import add_command
 
-# kerasimgcls.serving.SERVING_FORMATS (importing it starts TensorFlow).
-_FORMATS = ("saved_model", "onnx", "litert")
+_FORMATS = SERVING_FORMATS
 
 _LOAD_HINT = {
     "saved_model": "tf.saved_model.load({out!r}).serve(uint8_images)",
@@ -32,7 +33,7 @@ install 'kerasimgcls[export]'.
 def add_parser(subparsers: Any) -> None:
     """Add the ``export`` sub-command."""
     parser = add_command(
-        subparsers, "export", _HELP, _DESCRIPTION, run, run_dir="model"
+        subparsers, "export", _HELP, _DESCRIPTION, run, run_dir="model", check=check
     )
     parser.add_argument(
         "--format", required=True, choices=_FORMATS, help="the format to write"
@@ -56,6 +57,19 @@ def add_parser(subparsers: Any) -> None:
         help="replace an earlier export at --output (only the files its manifest "
         "lists)",
     )
+
+
+def check(args: argparse.Namespace) -> None:
+    """The validation stage of ``export``: where it writes, and what it needs.
+
+    Raises:
+        ValueError: If ``--output`` has the wrong suffix for ``--format``.
+        FileExistsError: If ``--output`` exists (and is not an earlier export,
+            with ``--overwrite``).
+        ModuleNotFoundError: If the format needs the ``export`` extra.
+    """
+    check_output(Path(args.output), args.format, overwrite=args.overwrite)
+    require(args.format)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,13 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # NumPy loads with the handler: the checks must not wait for it
+    import numpy as np
+    from numpy.typing import NDArray
 
 from kerasimgcls._scaling import INPUT_SCALINGS
-from kerasimgcls.cli._common import add_command
+from kerasimgcls._validation import check_positive_int
+from kerasimgcls.cli._common import add_command, check_paths, checked_number
 from kerasimgcls.training._config import TTA_NAMES
 
 _COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
@@ -42,12 +44,18 @@ stderr and the others are still predicted; the exit code is then 1.
 def add_parser(subparsers: Any) -> None:
     """Add the ``predict`` sub-command."""
     parser = add_command(
-        subparsers, "predict", _HELP, _DESCRIPTION, run, run_dir="model"
+        subparsers, "predict", _HELP, _DESCRIPTION, run, run_dir="model", check=check
     )
     parser.add_argument(
         "images", metavar="PATH", nargs="+", help="image files or folders of images"
     )
-    parser.add_argument("-k", "--top-k", type=int, default=3, help="classes to show")
+    parser.add_argument(
+        "-k",
+        "--top-k",
+        type=checked_number(int, "--top-k", check_positive_int),
+        default=3,
+        help="classes to show",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print JSON instead of text"
     )
@@ -66,8 +74,15 @@ def add_parser(subparsers: Any) -> None:
     add_input_scaling_argument(parser)
 
 
-def load_image(path: str, shape: tuple[int, int, int]) -> NDArray[np.uint8]:
+def load_image(
+    path: str,
+    shape: tuple[int, int, int],
+    resize: tuple[str, str] = ("bilinear", "stretch"),
+) -> NDArray[np.uint8]:
     """Decode ``path`` to uint8 pixels of ``shape`` (height, width, channels).
+
+    ``resize`` is ``(interpolation, aspect)``, as the model's training images
+    were resized (``kerasimgcls._export.resize_settings``).
 
     Raises:
         FileNotFoundError: If the file does not exist.
@@ -81,20 +96,25 @@ def load_image(path: str, shape: tuple[int, int, int]) -> NDArray[np.uint8]:
     if channels not in _COLOR_MODES:
         raise ValueError(f"the model takes {channels} channels; expected 1, 3 or 4")
     result = decode_file(
-        file, color_mode=_COLOR_MODES[channels], image_size=(height, width)
+        file,
+        color_mode=_COLOR_MODES[channels],
+        image_size=(height, width),
+        interpolation=resize[0],
+        aspect=resize[1],
     )
     if result.image is None:
         raise ValueError(f"cannot decode image {str(file)!r}: {result.error}")
     return result.image.reshape(height, width, channels)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Print the top-k predictions of each image; name the files that failed."""
-    from kerasimgcls._export import predict
-    from kerasimgcls.cli._common import load_run_model
+def check(args: argparse.Namespace) -> None:
+    """The validation stage of ``predict``: every PATH exists, ``--output`` is known.
 
-    if args.top_k < 1:
-        raise ValueError(f"--top-k must be a positive integer; received {args.top_k}")
+    Raises:
+        FileNotFoundError: If a PATH does not exist.
+        ValueError: If ``--output`` ends in neither ``.csv`` nor ``.json``.
+    """
+    check_paths(args.images, "PATH")
     if args.output is not None and Path(args.output).suffix.lower() not in (
         ".csv",
         ".json",
@@ -102,6 +122,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--output must end in .csv or .json; received {args.output!r}"
         )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the top-k predictions of each image; name the files that failed."""
+    from kerasimgcls._export import predict
+    from kerasimgcls.cli._common import load_run_model
+
     model = load_run_model(args.run_dir)
     result = predict(
         model,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kerasimgcls.cli._common import add_command, add_split_argument
+from kerasimgcls.cli._common import add_command, add_split_argument, bounded
 
 _HELP = "write report.html: a run at a glance, for a browser"
 _DESCRIPTION = """\
@@ -28,14 +28,14 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--grad-cam-images",
-        type=int,
+        type=bounded(int, "--grad-cam-images", min_val=0),
         default=4,
         metavar="N",
         help="validation images shown with Grad-CAM (default: 4)",
     )
     parser.add_argument(
         "--top-losses",
-        type=int,
+        type=bounded(int, "--top-losses", min_val=1),
         default=9,
         metavar="K",
         help="misclassified images in the top-losses picture (default: 9)",
@@ -47,12 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from kerasimgcls.cli._common import load_run
     from kerasimgcls.report import write_report
 
-    for flag, value in (
-        ("--grad-cam-images", args.grad_cam_images),
-        ("--top-losses", args.top_losses),
-    ):
-        if value < (0 if flag == "--grad-cam-images" else 1):
-            raise ValueError(f"{flag} must be a positive integer; received {value}")
     model, _config, data = load_run(args.run_dir)
     path = write_report(
         args.run_dir,

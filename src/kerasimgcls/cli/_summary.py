@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
-from kerasimgcls.cli._common import MODEL_HELP
+from kerasimgcls.cli._common import (
+    MODEL_HELP,
+    MODEL_NAMES,
+    bounded,
+    check_model_name,
+    check_model_path,
+)
 
 # The width of a classic terminal: the table's columns all fit in it.
 _LINE_LENGTH = 80
@@ -19,7 +26,7 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(
             f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3; received {text!r}"
         ) from None
-    if len(parts) != 3:
+    if len(parts) != 3 or min(parts) < 1:
         raise argparse.ArgumentTypeError(
             f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3; received {text!r}"
         )
@@ -52,24 +59,44 @@ def add_parser(subparsers: Any) -> None:
         help="HEIGHT,WIDTH,CHANNELS of the input (default: 32,32,3)",
     )
     parser.add_argument(
-        "--num-classes", type=int, default=10, help="number of classes (default: 10)"
+        "--num-classes",
+        type=bounded(int, "--num-classes", min_val=1),
+        default=10,
+        help="number of classes (default: 10)",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """The validation stage of ``summary``: a known model name or a saved model.
+
+    Raises:
+        ValueError: If ``MODEL`` is neither a registered name nor a saved model.
+        FileNotFoundError: If ``MODEL`` looks like a path that does not exist.
+    """
+    if args.list:
+        return
+    if _is_saved(args.model) or Path(args.model).is_dir():
+        check_model_path(args.model, "MODEL")
+    elif os.sep in args.model or "/" in args.model:
+        check_model_path(args.model, "MODEL")  # a path: say it does not exist
+    else:
+        check_model_name(args.model)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of ``args.model`` (or the model names with ``--list``)."""
-    if not args.list and _is_saved(args.model):
+    if args.list:  # the names as the registry has them, without Keras
+        print("\n".join(MODEL_NAMES))
+        return 0
+    if _is_saved(args.model) or Path(args.model).is_dir():
         from kerasimgcls.cli._common import load_run_model
 
         load_run_model(args.model).summary(line_length=_LINE_LENGTH)
         return 0
-    from kerasimgcls.models import get_model, list_models
+    from kerasimgcls.models import get_model
     from kerasimgcls.transfer import BACKBONES
 
-    if args.list:
-        print("\n".join(list_models()))
-        return 0
     # The layers and counts do not depend on the weights: none are downloaded.
     extra = {"weights": None} if args.model in BACKBONES else {}
     model = get_model(

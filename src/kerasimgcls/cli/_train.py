@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
-import importlib.util
 import inspect
 import json
 import logging
@@ -19,6 +18,12 @@ from typing import Any
 from kerasimgcls.cli._common import (
     MODEL_HELP,
     add_data_arguments,
+    check_data_arguments,
+    check_extra,
+    check_model_name,
+    check_model_path,
+    checked_number,
+    choose_folder_size,
     data_spec_from_args,
     load_data,
     read_run_json,
@@ -29,6 +34,7 @@ from kerasimgcls.training._config import (
     CALLBACK_FIELDS,
     SCHEDULE_NAMES,
     TrainingConfig,
+    check_field,
     json_ready,
     parse_options,
 )
@@ -85,7 +91,33 @@ def add_parser(subparsers: Any) -> None:
         "fine-tune on new data or to train longer",
     )
     _add_output_arguments(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """The validation stage of ``train``: what can be checked without Keras.
+
+    Raises:
+        FileNotFoundError: If ``--data-dir`` or ``--init-from`` does not exist.
+        ValueError: If the recipe, the model or an option cannot be used.
+        ModuleNotFoundError: If ``--tensorboard`` is given without tensorboard.
+    """
+    check_data_arguments(args)
+    recipe = get_recipe(args.recipe or _default_recipe(data_spec_from_args(args)))
+    check_model_name(str(args.model or recipe.model))
+    parse_model_args(args.model_arg)
+    if args.augment is not None:
+        parse_augment(args.augment, None)
+    if args.init_from is not None:
+        check_model_path(args.init_from, "--init-from")
+    if args.run_dir is not None and Path(args.run_dir).is_file():
+        raise NotADirectoryError(f"--run-dir must be a folder: {args.run_dir!r}")
+    if args.tensorboard:
+        check_extra(
+            "tensorboard",
+            "--tensorboard",
+            "tensorboard (or 'kerasimgcls[tensorboard]')",
+        )
 
 
 def _flag_type(annotation: str) -> Any:
@@ -119,13 +151,24 @@ def add_config_arguments(group: Any) -> None:
         elif kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options["type"] = kind
+            options["type"] = _number_type(config_field.name, flag, kind)
             for key in ("choices", "metavar"):
                 if key in meta:
                     options[key] = meta[key]
         if config_field.name == "model":
             options["help"] += f"; {MODEL_HELP}"
         group.add_argument(flag, **options)
+
+
+def _number_type(name: str, flag: str, kind: Any) -> Any:
+    """The argparse ``type`` of a field's flag; numbers are checked by the field's range."""
+    if kind not in (int, float):
+        return kind
+
+    def check(value: Any, label: str) -> Any:
+        return check_field(name, value, display=label)
+
+    return checked_number(kind, flag, check)
 
 
 def _callback_flag(name: str) -> Any:
@@ -372,13 +415,9 @@ def run(args: argparse.Namespace) -> int:
     model_args = parse_model_args(args.model_arg)
     _check_model_args(model_name, model_args)
     _check_backbone_weights(model_name, {**recipe.model_kwargs, **model_args})
-    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ModuleNotFoundError(
-            "--tensorboard needs the tensorboard package, which is not installed: "
-            "pip install tensorboard (or 'kerasimgcls[tensorboard]')"
-        )
     init_from = _load_init_from(args.init_from)
     run_dir = Path(args.run_dir or default_run_dir(args, spec, model_name))
+    spec = choose_folder_size(spec, model_name)
     data = load_data(spec)
     print(f"data: {data.summary()}")
     config, fitted = training_config(args, recipe, data, model_args)

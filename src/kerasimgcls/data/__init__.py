@@ -9,6 +9,7 @@ from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._image_folder import default_cache_dir, load_image_folder
 from kerasimgcls.data._pipeline import epochs_dataset, to_tf_dataset
 from kerasimgcls.data._safe_pickle import UnsafePickleError
+from kerasimgcls.data._sizes import ImageSizeChoice, choose_image_size
 from kerasimgcls.data._standard import (
     CIFAR10_CLASSES,
     load_cifar10,
@@ -23,9 +24,11 @@ __all__ = [
     "Augmentation",
     "ImageDataset",
     "ImageFolderReport",
+    "ImageSizeChoice",
     "Split",
     "UnsafePickleError",
     "check_image_folder",
+    "choose_image_size",
     "default_cache_dir",
     "epochs_dataset",
     "from_arrays",

@@ -313,7 +313,8 @@ def _warnings(
     if len(sizes) > 1:
         warnings.append(
             f"images come in {len(sizes)} sizes; pass image_size=(height, width) to "
-            "load_image_folder to resize them"
+            "load_image_folder to resize them (choose_image_size(path) picks one "
+            "from the folder)"
         )
     return warnings
 

@@ -85,6 +85,10 @@ class ImageDataset:
         test: The test split, or ``None``; only evaluation touches it.
         class_names: One name per class, in label order.
         name: A short name for the dataset (recorded in runs).
+        resize: How the loader resized image files, ``{"interpolation":
+            "bilinear", "aspect": "stretch"}`` (see :func:`load_image_folder`),
+            or ``None`` for data that came as arrays. A run saves it in its
+            model, so ``predict`` resizes new files the same way.
 
     Example:
         >>> from kerasimgcls import load_digits
@@ -99,6 +103,7 @@ class ImageDataset:
     class_names: tuple[str, ...]
     name: str = "dataset"
     _fingerprint: list[str] = field(default_factory=list, repr=False)
+    resize: dict[str, str] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", check_class_names(self.class_names))

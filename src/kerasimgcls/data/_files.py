@@ -25,8 +25,10 @@ from kerasimgcls._io import read_regular_file
 from kerasimgcls._validation import check_class_names, limit
 
 __all__ = [
+    "ASPECTS",
     "DECODED_FORMATS",
     "IMAGE_EXTENSIONS",
+    "INTERPOLATIONS",
     "ColorMode",
     "DecodeResult",
     "FolderScan",
@@ -38,6 +40,14 @@ __all__ = [
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 ColorMode = Literal["rgb", "grayscale", "rgba"]
 Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos", "box"]
+#: The resampling filters of ``interpolation=`` (Pillow's, by name).
+INTERPOLATIONS: tuple[str, ...] = ("nearest", "bilinear", "bicubic", "lanczos", "box")
+Aspect = Literal["stretch", "crop", "pad"]
+#: How an image is brought to another aspect ratio: ``"stretch"`` resizes it as it
+#: is; ``"crop"`` takes the largest centred window of the target aspect ratio
+#: first, ``"pad"`` pads it with black to that ratio first (as Keras'
+#: ``crop_to_aspect_ratio`` and ``pad_to_aspect_ratio``).
+ASPECTS: tuple[str, ...] = ("stretch", "crop", "pad")
 CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 _PIL_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 
@@ -256,6 +266,7 @@ def decode_file(
     color_mode: str = "rgb",
     image_size: tuple[int, int] | None = None,
     interpolation: str = "bilinear",
+    aspect: str = "stretch",
     max_pixels: int | None = None,
     max_bytes: int | None = None,
 ) -> DecodeResult:
@@ -263,7 +274,9 @@ def decode_file(
 
     The one decoder of the library: the folder loader, the folder checker,
     ``predict`` and ``explain`` all read images through it, so a file gives the
-    same pixels at training and at prediction. What it guarantees:
+    same pixels at training and at prediction: the resizing to a model's input
+    (``image_size``, ``interpolation``, ``aspect``) happens here and nowhere else.
+    What it guarantees:
 
     - only regular files are read (a FIFO, a device or a symbolic link to one is
       refused without blocking), at most ``max_bytes`` of them;
@@ -282,6 +295,10 @@ def decode_file(
         color_mode: ``"rgb"``, ``"grayscale"`` or ``"rgba"``.
         image_size: ``(height, width)`` to resize to, or ``None`` to keep the size.
         interpolation: Pillow resampling filter name for ``image_size``.
+        aspect: How an image of another aspect ratio than ``image_size`` is
+            resized (:data:`ASPECTS`): ``"stretch"`` as it is, ``"crop"`` after
+            cutting the largest centred window of the target ratio, ``"pad"``
+            after padding it with black to that ratio.
         max_pixels: Largest ``height * width`` decoded; default: the
             ``max_image_pixels`` bound (``KERASIMGCLS_MAX_IMAGE_PIXELS``).
         max_bytes: Largest file read; default: the ``max_image_file_bytes`` bound.
@@ -303,7 +320,7 @@ def decode_file(
         if fast is not None:
             return fast
         return _decode_with_pillow(
-            data, path, color_mode, image_size, interpolation, pixel_bound
+            data, path, color_mode, image_size, (interpolation, aspect), pixel_bound
         )
     except MemoryError:
         return DecodeResult(None, "not enough memory to decode it")
@@ -337,10 +354,10 @@ def _decode_with_pillow(
     path: str,
     color_mode: str,
     image_size: tuple[int, int] | None,
-    interpolation: str,
+    resize: tuple[str, str],
     max_pixels: int,
 ) -> DecodeResult:
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     with _open(data, path) as image:
         file_format = image.format
@@ -364,14 +381,33 @@ def _decode_with_pillow(
         original_size = (int(upright.height), int(upright.width))
         converted = _to_mode(upright, color_mode)
         if image_size is not None and converted.size != (image_size[1], image_size[0]):
-            resample = getattr(Image.Resampling, interpolation.upper())
-            converted = converted.resize((image_size[1], image_size[0]), resample)
+            converted = resize_image(converted, image_size, *resize)
         out_width, out_height = converted.size
         # tobytes + frombuffer is much faster than np.asarray(image) here.
         pixels = np.frombuffer(converted.tobytes(), dtype=np.uint8).reshape(
             out_height, out_width, len(converted.getbands())
         )
     return DecodeResult(pixels, None, original_size, original_mode, file_format)
+
+
+def resize_image(
+    image: Any, image_size: tuple[int, int], interpolation: str, aspect: str
+) -> Any:
+    """Resize a Pillow image to ``image_size`` ``(height, width)`` by ``aspect``.
+
+    ``"crop"`` is :func:`PIL.ImageOps.fit` (the largest centred window of the
+    target aspect ratio, then resized), ``"pad"`` :func:`PIL.ImageOps.pad`
+    (resized to fit inside, centred on black), ``"stretch"`` a plain resize.
+    """
+    from PIL import Image, ImageOps
+
+    size = (image_size[1], image_size[0])  # Pillow's (width, height)
+    resample = getattr(Image.Resampling, interpolation.upper())
+    if aspect == "crop":
+        return ImageOps.fit(image, size, method=resample)
+    if aspect == "pad":
+        return ImageOps.pad(image, size, method=resample, color=0)
+    return image.resize(size, resample)
 
 
 _SOF_MARKERS = (0xC0, 0xC1, 0xC2)

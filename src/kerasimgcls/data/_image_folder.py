@@ -31,7 +31,10 @@ from kerasimgcls._validation import (
 )
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._files import (
+    ASPECTS,
     CHANNELS,
+    INTERPOLATIONS,
+    Aspect,
     ColorMode,
     DecodeResult,
     FolderScan,
@@ -48,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 _CACHE_FORMAT = 1
 _SPLIT_FOLDERS = ("train", "test", "validation", "val")
-_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
 
 
 def default_cache_dir() -> Path:
@@ -69,6 +71,7 @@ class _Options:
     image_size: tuple[int, int] | None
     color_mode: str
     interpolation: str
+    aspect: str
     on_error: str
     workers: int
     cache_dir: Path | None
@@ -83,6 +86,7 @@ def load_image_folder(
     seed: int = 0,
     class_names: Sequence[str] | None = None,
     interpolation: Interpolation = "bilinear",
+    aspect: Aspect = "stretch",
     on_error: Literal["raise", "skip"] = "raise",
     cache: bool | str | os.PathLike[str] = True,
     workers: int | None = None,
@@ -111,7 +115,8 @@ def load_image_folder(
         path: The folder.
         image_size: ``(height, width)`` (or one int for a square) to resize every
             image to. ``None`` keeps the files' size, which must then be the same for
-            every file.
+            every file; :func:`choose_image_size` picks a size from a folder of
+            mixed sizes (the command line's rule).
         color_mode: ``"rgb"`` (3 channels), ``"grayscale"`` (1) or ``"rgba"`` (4).
         validation_split: Fraction of the training images held out for validation,
             stratified by class, in ``[0, 1)``.
@@ -119,6 +124,12 @@ def load_image_folder(
         class_names: Class folders to use, in label order; default: every
             sub-folder, sorted by name.
         interpolation: Resampling filter used by ``image_size``.
+        aspect: How ``image_size`` treats an image of another aspect ratio:
+            ``"stretch"`` resizes it as it is, ``"crop"`` cuts the largest centred
+            window of the target ratio first, ``"pad"`` pads it with black to the
+            ratio first (Keras' ``crop_to_aspect_ratio`` and
+            ``pad_to_aspect_ratio``). Recorded in :attr:`ImageDataset.resize`,
+            and by a run in its model, so ``predict`` resizes the same way.
         on_error: ``"raise"`` stops at the first file that cannot be decoded and
             names it; ``"skip"`` leaves such files out with a warning (the files
             are never modified or deleted).
@@ -147,7 +158,7 @@ def load_image_folder(
     """
     root = check_path_exists(path, "path", kind="dir")
     options = _check_options(
-        image_size, color_mode, interpolation, on_error, cache, workers
+        image_size, color_mode, (interpolation, aspect), on_error, cache, workers
     )
     validation_split = check_rate(validation_split, "validation_split")
     seed = check_seed(seed, "seed")
@@ -170,6 +181,7 @@ def load_image_folder(
         test.everything() if test is not None else None,
         names,
         name or root.resolve().name,
+        resize={"interpolation": options.interpolation, "aspect": options.aspect},
     )
 
 
@@ -235,14 +247,16 @@ def _read_rows(
 def _check_options(
     image_size: object,
     color_mode: object,
-    interpolation: object,
+    resize: tuple[object, object],
     on_error: object,
     cache: object,
     workers: object,
 ) -> _Options:
     size = None if image_size is None else check_image_size(image_size, "image_size")
+    interpolation, aspect = resize
     check_choice(color_mode, "color_mode", tuple(CHANNELS))
-    check_choice(interpolation, "interpolation", _INTERPOLATIONS)
+    check_choice(interpolation, "interpolation", INTERPOLATIONS)
+    check_choice(aspect, "aspect", ASPECTS)
     check_choice(on_error, "on_error", ("raise", "skip"))
     threads = (
         default_workers() if workers is None else check_positive_int(workers, "workers")
@@ -259,7 +273,13 @@ def _check_options(
             f"cache must be True, False or a folder path; received cache={cache!r}"
         )
     return _Options(
-        size, str(color_mode), str(interpolation), str(on_error), threads, cache_dir
+        size,
+        str(color_mode),
+        str(interpolation),
+        str(aspect),
+        str(on_error),
+        threads,
+        cache_dir,
     )
 
 
@@ -362,6 +382,7 @@ def _decode_folder(
         color_mode=options.color_mode,
         image_size=options.image_size,
         interpolation=options.interpolation,
+        aspect=options.aspect,
     )
     count = len(scan.files)
     failures: dict[int, str] = {}
@@ -501,16 +522,18 @@ def _raise_if_needed(
 
 
 def _options_text(options: _Options) -> str:
-    return json.dumps(
-        {
-            "format": _CACHE_FORMAT,
-            "image_size": options.image_size,
-            "color_mode": options.color_mode,
-            "interpolation": options.interpolation,
-            "on_error": options.on_error,
-        },
-        sort_keys=True,
-    )
+    described: dict[str, Any] = {
+        "format": _CACHE_FORMAT,
+        "image_size": options.image_size,
+        "color_mode": options.color_mode,
+        "interpolation": options.interpolation,
+        "on_error": options.on_error,
+    }
+    # Cropping or padding changes the pixels of a resize; stretching is what every
+    # cache written before the option was, so its entries keep their keys.
+    if options.aspect != "stretch" and options.image_size is not None:
+        described["aspect"] = options.aspect
+    return json.dumps(described, sort_keys=True)
 
 
 def _content_key(scan: FolderScan, options: _Options) -> str:

@@ -3,7 +3,10 @@
 Imports nothing heavy (no Keras), so the command line builds its ``train`` flags
 from the fields without starting TensorFlow. Each field's ``metadata`` holds its
 ``--help`` text (``help``), and optionally the flag (``flag``), its ``choices``
-and ``metavar``; fields without ``help`` get no flag.
+and ``metavar``; fields without ``help`` get no flag. A numeric field's range is
+its metadata's ``bounds`` (the arguments of ``check_scalar``), or ``check`` a
+function of ``(value, name)``: :func:`check_field` applies it, for the
+configuration and for the command line's flag alike, so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "SCHEDULE_NAMES",
     "TTA_NAMES",
     "TrainingConfig",
+    "check_field",
     "json_ready",
     "parse_options",
 ]
@@ -151,23 +155,36 @@ class TrainingConfig:
     )
     optimizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
     learning_rate: float | None = field(
-        default=None, metadata=_help("peak learning rate")
+        default=None,
+        metadata=_help(
+            "peak learning rate", bounds={"min_val": 0, "include_min": False}
+        ),
     )
     schedule: str | Mapping[str, Any] | None = field(
         default=None,
         metadata=_help("learning-rate schedule", choices=SCHEDULE_NAMES),
     )
-    warmup_epochs: float = field(default=0.0, metadata=_help("epochs of warmup"))
-    label_smoothing: float = field(default=0.0, metadata=_help("label smoothing"))
+    warmup_epochs: float = field(
+        default=0.0, metadata=_help("epochs of warmup", bounds={"min_val": 0})
+    )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata=_help("label smoothing", check=check_rate),
+    )
     augment: Mapping[str, Any] | None = None
-    epochs: int = field(default=25, metadata=_help("number of epochs"))
-    batch_size: int = field(default=64, metadata=_help("images per step"))
+    epochs: int = field(
+        default=25, metadata=_help("number of epochs", bounds={"min_val": 1})
+    )
+    batch_size: int = field(
+        default=64, metadata=_help("images per step", bounds={"min_val": 1})
+    )
     early_stopping_patience: int | None = field(
         default=None,
         metadata=_help(
             "stop after PATIENCE epochs without improvement of the validation loss",
             flag="--early-stopping",
             metavar="PATIENCE",
+            bounds={"min_val": 1},
         ),
     )
     restore_best_weights: bool = field(
@@ -179,7 +196,8 @@ class TrainingConfig:
         metadata=_help("weight classes by frequency", choices=("balanced",)),
     )
     steps_per_execution: int = field(
-        default=1, metadata=_help("training steps per compiled call")
+        default=1,
+        metadata=_help("training steps per compiled call", bounds={"min_val": 1}),
     )
     precision: str = field(
         default="float32",
@@ -211,7 +229,10 @@ class TrainingConfig:
             choices=_INPUT_SCALINGS,
         ),
     )
-    seed: int = field(default=0, metadata=_help("seed of everything", metavar="N"))
+    seed: int = field(
+        default=0,
+        metadata=_help("seed of everything", metavar="N", check=check_seed),
+    )
     deterministic: bool = field(
         default=True,
         metadata=_help(
@@ -268,31 +289,51 @@ class TrainingConfig:
         return TrainingConfig(**picked)
 
 
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainingConfig)}
+# The numeric fields: their range is in their metadata ("bounds" or "check").
+_NUMBERS = tuple(
+    name for name, f in _FIELDS.items() if {"bounds", "check"} & set(f.metadata)
+)
+
+
+def check_field(name: str, value: object, *, display: str | None = None) -> Any:
+    """Check ``value`` against the range of the numeric field ``name``; return it.
+
+    The one check of a numeric setting: :class:`TrainingConfig` runs it on every
+    such field, and the command line on its flag's value (``display`` is then the
+    flag, ``"--epochs"``, named in the message instead of the field).
+
+    Raises:
+        TypeError: If ``value`` is not a number of the field's kind.
+        ValueError: If ``value`` is outside the field's range.
+
+    Example:
+        >>> check_field("epochs", 3)
+        3
+        >>> check_field("epochs", -1, display="--epochs")
+        Traceback (most recent call last):
+        ...
+        ValueError: --epochs must be >= 1; received --epochs=-1
+    """
+    config_field = _FIELDS[name]
+    label = display or name
+    check = config_field.metadata.get("check")
+    if check is not None:
+        return check(value, label)
+    annotation = str(config_field.type)
+    return check_scalar(
+        value,
+        label,
+        kind=int if annotation.startswith("int") else float,
+        allow_none="None" in annotation,
+        **config_field.metadata["bounds"],
+    )
+
+
 def _validate(config: TrainingConfig) -> None:
     """Check every field; the one place a training setting is checked."""
-    check_seed(config.seed)
-    for name in ("epochs", "batch_size", "steps_per_execution"):
-        check_scalar(getattr(config, name), name, kind=int, min_val=1)
-    check_scalar(
-        config.early_stopping_patience,
-        "early_stopping_patience",
-        kind=int,
-        min_val=1,
-        allow_none=True,
-    )
-    numbers = {
-        "learning_rate": check_scalar(
-            config.learning_rate,
-            "learning_rate",
-            min_val=0,
-            include_min=False,
-            allow_none=True,
-        ),
-        "warmup_epochs": check_scalar(config.warmup_epochs, "warmup_epochs", min_val=0),
-        "label_smoothing": check_rate(config.label_smoothing, "label_smoothing"),
-    }
-    for name, value in numbers.items():  # frozen: store the checked floats
-        object.__setattr__(config, name, value)
+    for name in _NUMBERS:  # frozen: store the checked numbers
+        object.__setattr__(config, name, check_field(name, getattr(config, name)))
     check_choice(config.precision, "precision", PRECISIONS)
     check_choice(config.input_scaling, "input_scaling", _INPUT_SCALINGS)
     if isinstance(config.schedule, str):

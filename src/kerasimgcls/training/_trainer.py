@@ -155,6 +155,8 @@ class Trainer:
         )
         self.history: History | None = None
         self._class_names: tuple[str, ...] | None = None
+        # How the loader resized the training files (the saved model carries it).
+        self._resize: dict[str, str] = {}
         self._final: dict[str, Any] = {}
         self._compiled = False
 
@@ -211,6 +213,7 @@ class Trainer:
         self.config = with_fit_arguments(self.config, epochs, batch_size, augment)
         resume = self._directory.prepare()
         self._class_names = data.class_names
+        self._resize = dict(getattr(data, "resize", None) or {})
         seed_everything(self.config.seed, deterministic=self.config.deterministic)
         steps = -(-len(data.train) // self.config.batch_size)
         self._compiled = compile_model(
@@ -377,6 +380,7 @@ class Trainer:
             saved_copy(self.model),
             self._class_names,
             input_scaling=self.scaling.scaling,
+            **self._resize,
         )
         with atomic_path(path) as tmp:
             exported.save(tmp)
