@@ -198,10 +198,13 @@ def atomic_path(
         with _written_in_place(final) as tmp:
             yield tmp
         return
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent
-    )
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent
+        )
+    except OSError as err:
+        raise _write_error(err, final, what) from err
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates the file owner-only (0600); give it the permissions a plain
@@ -216,10 +219,22 @@ def atomic_path(
     except OSError as err:
         if err.errno in _NO_SPACE and not isinstance(err, NoSpaceLeftError):
             raise no_space_error(err, final) from err
+        if err.filename == str(tmp) or err.filename == tmp:
+            raise _write_error(err, final, what) from err
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _write_error(err: OSError, final: Path, what: str) -> OSError:
+    """``err`` of a write to ``final`` (or its temporary file), naming ``final``."""
+    if err.errno in _NO_SPACE:
+        return no_space_error(err, final)
+    reason = {errno.EROFS: "the file system is read-only"}.get(
+        err.errno or 0, err.strerror or str(err)
+    )
+    return type(err)(err.errno, f"cannot write {what} {str(final)!r}: {reason}")
 
 
 @contextlib.contextmanager
