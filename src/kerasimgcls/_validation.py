@@ -527,18 +527,18 @@ def check_class_names(names: Any, name: str = "class_names") -> tuple[str, ...]:
     if isinstance(names, str | bytes):
         raise TypeError(
             f"{name} must be a sequence of strings, not one string; received "
-            f"{name}={names!r:.80}"
+            f"{name}={names[:80]!r:.80}"
         )
     if not isinstance(names, Sequence):
         raise TypeError(
-            f"{name} must be a sequence of strings; received {name}={names!r:.80}"
+            f"{name} must be a sequence of strings; received {name}={short_repr(names, 80)}"
         )
     check_num_classes(len(names), name)
     checked = []
     for index, entry in enumerate(names):
         if not isinstance(entry, str):
             raise TypeError(
-                f"{name} must hold strings; received {name}[{index}]={entry!r:.80} "
+                f"{name} must hold strings; received {name}[{index}]={short_repr(entry, 80)} "
                 f"of type {type(entry).__name__}"
             )
         if not entry:
@@ -635,7 +635,7 @@ _SHORT_REPR.maxstring = 60
 _SHORT_REPR.maxother = 60
 _SHORT_REPR.maxlong = 40
 for _attribute in ("maxlist", "maxtuple", "maxdict", "maxset", "maxfrozenset"):
-    setattr(_SHORT_REPR, _attribute, 4)
+    setattr(_SHORT_REPR, _attribute, 10)
 
 
 def short_repr(value: object, limit: int = 80) -> str:
@@ -706,7 +706,7 @@ def check_label_values(labels: Any, name: str = "labels") -> Any:
             if not isinstance(value, numbers.Real):
                 raise TypeError(
                     f"{name} must hold integer class indices; received "
-                    f"{name}[{index}]={value!r:.80} of type {type(value).__name__}"
+                    f"{name}[{index}]={short_repr(value, 80)} of type {type(value).__name__}"
                 )
     if np.issubdtype(array.dtype, np.floating):
         bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kerasimgcls._validation import (
+    short_repr,
     check_image_size,
     check_path_exists,
     check_rate,
@@ -155,7 +156,7 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
 
     if not isinstance(spec, dict):
         raise ValueError(
-            f"the data section of run.json must be a JSON object; found {spec!r:.60}"
+            f"the data section of run.json must be a JSON object; found {short_repr(spec, 60)}"
         )
     validation_split = check_rate(
         spec.get("validation_split", 0.1), "validation_split (--validation-split)"
@@ -285,7 +286,7 @@ def read_run_json(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         what = config if not isinstance(config, dict) else config.get("data")
         raise ValueError(
             f"{str(path)!r} is not a kerasimgcls run.json: it must be a JSON object "
-            f"whose 'data' is an object; found {type(what).__name__} {what!r:.60}"
+            f"whose 'data' is an object; found {type(what).__name__} {short_repr(what, 60)}"
         )
     return config
 

@@ -39,6 +39,7 @@ from kerasimgcls._io import (
     write_json_atomic,
 )
 from kerasimgcls._validation import (
+    short_repr,
     check_choice,
     check_class_names,
     check_path_exists,
@@ -682,7 +683,7 @@ def _names(meta: Any, key: bytes, path: Path, count: int) -> tuple[str, ...]:
             text = name.decode("utf-8") if isinstance(name, bytes) else name
         except UnicodeDecodeError as err:
             raise ValueError(
-                f"{str(path)!r}: class name {index} is not UTF-8 text: {name!r:.60}"
+                f"{str(path)!r}: class name {index} is not UTF-8 text: {short_repr(name, 60)}"
             ) from err
         if not isinstance(text, str):
             raise ValueError(

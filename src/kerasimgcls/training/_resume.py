@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kerasimgcls._io import atomic_path
+from kerasimgcls._validation import short_repr
 
 __all__ = ["load_checkpoint", "restore_variables", "save_checkpoint", "snapshot"]
 
@@ -119,7 +120,7 @@ def load_checkpoint(
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         found = state.get("format_version") if isinstance(state, dict) else state
         raise ValueError(
-            f"the checkpoint {str(path)!r} has format version {found!r:.40}; this "
+            f"the checkpoint {str(path)!r} has format version {short_repr(found, 40)}; this "
             f"version reads {FORMAT_VERSION}"
         )
     _check_state(state, path)
@@ -160,6 +161,6 @@ def _check_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
         if not ok:
             raise ValueError(
                 f"the checkpoint {str(path)!r} is damaged: {key!r} is "
-                f"{state.get(key)!r:.60}, expected {_STATE_TYPES[key]}; delete it "
+                f"{short_repr(state.get(key), 60)}, expected {_STATE_TYPES[key]}; delete it "
                 "(or pass overwrite=True) to start the run again"
             )

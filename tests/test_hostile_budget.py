@@ -1,0 +1,210 @@
+"""Small crafted files that ask for unbounded time or memory (issue 27, class 3).
+
+Each file is a few bytes or kilobytes; each test asserts that it is refused (or
+loaded) quickly and that the peak of Python's allocations (``tracemalloc``,
+which sees NumPy's and the unpickler's buffers too) stays small. Where a
+regression would allocate gigabytes, the crafted sizes are scaled down so that
+a regression fails the assertion instead of exhausting the machine, and a
+timeout stops a walk that would never end.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import pickle
+import struct
+import tarfile
+import time
+import tracemalloc
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import kerasimgcls as kic
+from kerasimgcls import UnsafePickleError, load_cifar10
+from kerasimgcls._validation import DEFAULT_BUDGET, DEFAULT_LIMITS, ResourceBudget
+from kerasimgcls.cli import main
+from kerasimgcls.data._safe_pickle import safe_load
+
+MiB = 2**20
+
+
+def _peak(call: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Run ``call``: ``(seconds, peak MiB allocated, what it returned or raised)``."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        outcome: Any = call()
+    except Exception as err:  # the outcome is asserted by the caller
+        outcome = err
+    finally:
+        seconds = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return seconds, peak / MiB, outcome
+
+
+def _shared(levels: int) -> list[Any]:
+    """``x = [x, x]`` ``levels`` times: 2**levels leaves, ``levels`` lists."""
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value, value]
+    return value
+
+
+def _cifar_folder(root: Path, batch: bytes) -> Path:
+    """A CIFAR-10 folder whose ``data_batch_1`` is ``batch`` (the others genuine)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        payload = {
+            b"data": rng.integers(0, 256, (10, 3072), np.uint8),
+            b"labels": list(range(10)),
+        }
+        (folder / name).write_bytes(pickle.dumps(payload, protocol=2))
+    (folder / "data_batch_1").write_bytes(batch)
+    names = [name.encode() for name in "abcdefghij"]
+    meta = pickle.dumps({b"label_names": names}, protocol=2)
+    (folder / "batches.meta").write_bytes(meta)
+    return root
+
+
+# --- the budget itself -------------------------------------------------------------
+
+
+def test_budget_is_one_frozen_dataclass_with_the_documented_numbers() -> None:
+    assert isinstance(DEFAULT_BUDGET, ResourceBudget)
+    with pytest.raises(AttributeError):
+        DEFAULT_BUDGET.max_pickle_opcodes = 1  # type: ignore[misc]
+    assert dict(DEFAULT_LIMITS) == {
+        "max_image_side": 8192,
+        "max_image_pixels": 8192 * 8192,
+        "max_image_file_bytes": 256 * MiB,
+        "max_classes": 100_000,
+        "max_archive_members": 10_000,
+        "max_archive_bytes": 2 << 30,
+        "max_archive_member_bytes": 1 << 30,
+        "max_archive_header_bytes": 1 * MiB,
+        "max_archive_path_depth": 64,
+        "max_data_file_bytes": 1 << 30,
+        "max_pickle_opcodes": 2_000_000,
+        "max_pickle_objects": 1_000_000,
+        "max_model_config_bytes": 16 * MiB,
+        "max_model_bytes": 8 << 30,
+    }
+    page = (Path(__file__).parents[1] / "docs" / "guide" / "security.md").read_text()
+    for name in DEFAULT_LIMITS:
+        assert f"`{name}`" in page, name
+
+
+# --- pickles -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_budget_pickle_of_shared_references_is_refused_at_once(tmp_path: Path) -> None:
+    # 514 bytes whose labels are x = [x, x] forty times: 2**40 leaves to a walk
+    # or to repr() in the error message.
+    labels = _shared(40)
+    batch = pickle.dumps(
+        {b"data": np.zeros((10, 3072), np.uint8), b"labels": labels}, protocol=2
+    )
+    root = _cifar_folder(tmp_path, batch)
+    seconds, peak, outcome = _peak(lambda: load_cifar10(data_dir=root))
+    assert isinstance(outcome, UnsafePickleError), outcome
+    assert "nested more than 32 deep" in str(outcome)
+    assert len(str(outcome)) < 500
+    assert seconds < 2 and peak < 32
+
+
+@pytest.mark.timeout(20)
+def test_budget_pickle_shared_references_in_an_error_are_not_repr_whole(
+    tmp_path: Path,
+) -> None:
+    # Within the nesting bound (30 levels, 2**30 leaves): the labels are refused
+    # with a message that does not try to print them.
+    batch = pickle.dumps(
+        {b"data": np.zeros((10, 3072), np.uint8), b"labels": _shared(30)}, protocol=2
+    )
+    root = _cifar_folder(tmp_path, batch)
+    seconds, peak, outcome = _peak(lambda: load_cifar10(data_dir=root))
+    assert isinstance(outcome, ValueError), outcome
+    assert "labels must be integers" in str(outcome)
+    assert seconds < 2 and peak < 32
+    code = main(["train", "--dataset", "cifar10", "--data-dir", str(root)])
+    assert code == 2
+
+
+@pytest.mark.timeout(20)
+def test_budget_pickle_of_shared_references_under_an_unused_key(
+    tmp_path: Path,
+) -> None:
+    # 3.5 KB that took 693 MB: the structure sits under a key nobody reads.
+    batch = {
+        b"data": np.zeros((10, 3072), np.uint8),
+        b"labels": list(range(10)),
+        b"unused": [_shared(30) for _ in range(20)],  # 30 levels: within depth
+    }
+    data = pickle.dumps(batch, protocol=2)
+    assert len(data) < 64_000
+    seconds, peak, outcome = _peak(lambda: safe_load(data, "batch"))
+    assert isinstance(outcome, dict), outcome
+    assert seconds < 2 and peak < 32
+    # Shared objects stay shared: 30 lists, not 2**30.
+    leaf = outcome[b"unused"][0]
+    assert leaf[0] is leaf[1]
+
+
+def test_budget_pickle_encoding_one_string_many_times_is_refused() -> None:
+    # _codecs.encode called 300 times through the memo on one 256 KB string: a
+    # regression allocates 75 MB here (1.5 GB with the issue's 1,500 x 1 MB).
+    text = "\xff" * (256 << 10)
+    encoded = text.encode("utf-8")
+    call = b"h\x01h\x02X\x06\x00\x00\x00latin1\x86R"  # encode(text, "latin1")
+    data = (
+        b"\x80\x02c_codecs\nencode\nq\x010"  # the callable, memo 1
+        + b"X"
+        + struct.pack("<I", len(encoded))
+        + encoded
+        + b"q\x020("  # the text, memo 2
+        + call * 300
+        + b"l."
+    )
+    seconds, peak, outcome = _peak(lambda: safe_load(data, "batch"))
+    assert isinstance(outcome, UnsafePickleError), outcome
+    assert "produce more bytes than the file holds" in str(outcome)
+    assert seconds < 2 and peak < 24
+
+
+def test_budget_pickle_memo_index_is_refused_before_unpickling() -> None:
+    # LONG_BINPUT 2**24 (CPython zero-fills the memo up to it: 128 MB here, 2.1 GB
+    # with the issue's 2**27), in nine bytes.
+    data = b"\x80\x02N" + b"r" + struct.pack("<I", 1 << 24) + b"."
+    assert len(data) == 9
+    seconds, peak, outcome = _peak(lambda: safe_load(data, "batch"))
+    assert isinstance(outcome, UnsafePickleError), outcome
+    assert "memo index 16,777,216 in a pickle of 4 opcodes" in str(outcome)
+    assert seconds < 1 and peak < 4
+
+
+def test_budget_pickle_opcodes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERASIMGCLS_MAX_PICKLE_OPCODES", "1000")
+    data = pickle.dumps(list(range(2000)), protocol=2)
+    with pytest.raises(UnsafePickleError, match="more than 1,000 pickle opcodes"):
+        safe_load(data, "batch")
+    assert safe_load(pickle.dumps(list(range(100)), protocol=2), "b") == list(
+        range(100)
+    )
+
+
+def test_budget_pickle_objects_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERASIMGCLS_MAX_PICKLE_OBJECTS", "100")
+    data = pickle.dumps([[i] for i in range(200)], protocol=2)
+    with pytest.raises(UnsafePickleError, match="more than 100 distinct objects"):
+        safe_load(data, "batch")
