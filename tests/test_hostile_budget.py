@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import pickle
 import struct
 import tarfile
@@ -26,7 +25,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import kerasimgcls as kic
 from kerasimgcls import UnsafePickleError, load_cifar10
 from kerasimgcls._validation import DEFAULT_BUDGET, DEFAULT_LIMITS, ResourceBudget
 from kerasimgcls.cli import main
@@ -208,3 +206,117 @@ def test_budget_pickle_objects_are_bounded(monkeypatch: pytest.MonkeyPatch) -> N
     data = pickle.dumps([[i] for i in range(200)], protocol=2)
     with pytest.raises(UnsafePickleError, match="more than 100 distinct objects"):
         safe_load(data, "batch")
+
+
+# --- tar archives ------------------------------------------------------------------
+
+
+def _tar_header(name: bytes, size: int, kind: bytes) -> bytes:
+    """One 512-byte ustar header with a valid checksum."""
+    header = bytearray(512)
+    header[0 : len(name)] = name
+    header[100:108] = b"0000644\0"
+    header[124:136] = b"%011o\0" % size
+    header[136:148] = b"00000000000\0"
+    header[156:157] = kind
+    header[257:263] = b"ustar\0"
+    header[263:265] = b"00"
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+def _gzip_tar(path: Path, *blocks: bytes) -> Path:
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        for block in blocks:
+            handle.write(block)
+        handle.write(bytes(1024))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "what"), [(b"x", "PAX header"), (b"L", "GNU long")])
+def test_budget_tar_extended_header_is_bounded_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: bytes, what: str
+) -> None:
+    # An 8 MiB header body (8 KB compressed) against a 64 KiB bound: tarfile
+    # alone reads the body whole (1.6 GB for the issue's 1.5 GiB header).
+    monkeypatch.setenv("KERASIMGCLS_MAX_ARCHIVE_HEADER_BYTES", str(64 << 10))
+    body = b"0" * (8 * MiB)
+    archive = _gzip_tar(
+        tmp_path / "cifar-10-python.tar.gz",
+        _tar_header(b"././@LongLink", len(body), kind),
+        body,
+    )
+    seconds, peak, outcome = _peak(lambda: load_cifar10(data_dir=archive))
+    assert isinstance(outcome, ValueError), outcome
+    assert f"has a {what}" in str(outcome)
+    assert "KERASIMGCLS_MAX_ARCHIVE_HEADER_BYTES" in str(outcome)
+    assert seconds < 2 and peak < 4
+
+
+def test_budget_tar_header_of_5_gib_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The header claims 5 GiB; the file holds none of it (tarfile: MemoryError).
+    archive = _gzip_tar(
+        tmp_path / "cifar-10-python.tar.gz",
+        _tar_header(b"././@PaxHeader", 5 << 30, b"x"),
+    )
+    with pytest.raises(ValueError, match=r"PAX header of 5,368,709,120 bytes"):
+        load_cifar10(data_dir=archive)
+    code = main(["train", "--dataset", "cifar10", "--data-dir", str(archive)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_budget_tar_header_bodies_count_in_the_archive_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERASIMGCLS_MAX_ARCHIVE_BYTES", str(1 << 20))
+    records = b"".join(
+        _tar_header(b"././@PaxHeader", 1000, b"x") + b"9 a=b\n".ljust(1024, b"\0")
+        for _ in range(800)
+    )
+    archive = _gzip_tar(tmp_path / "cifar-10-python.tar.gz", records)
+    with pytest.raises(ValueError, match="headers included"):
+        load_cifar10(data_dir=archive)
+
+
+def _named_member_archive(path: Path, name: str) -> Path:
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as handle:
+        info = tarfile.TarInfo(name)
+        info.size = 1
+        handle.addfile(info, io.BytesIO(b"x"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("cifar-10-batches-py/" + "d/" * 3000 + "f", "3,002 folders deep"),
+        ("cifar-10-batches-py/" + "x" * 300, "name part of 300 bytes"),
+    ],
+)
+def test_budget_tar_member_names_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str
+) -> None:
+    archive = _named_member_archive(tmp_path / "cifar-10-python.tar.gz", name)
+    with pytest.raises(ValueError, match=message):
+        load_cifar10(data_dir=archive)
+    code = main(["train", "--dataset", "cifar10", "--data-dir", str(archive)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert "recursion" not in err
+
+
+def test_budget_zip_named_tar_gz_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("cifar-10-batches-py/data_batch_1", b"x")
+    with pytest.raises(ValueError, match="is a zip archive, not a tar archive"):
+        load_cifar10(data_dir=archive)
+    code = main(["train", "--dataset", "cifar10", "--data-dir", str(archive)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1

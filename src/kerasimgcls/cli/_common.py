@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kerasimgcls._validation import (
-    short_repr,
     check_image_size,
     check_path_exists,
     check_rate,
     check_seed,
+    short_repr,
 )
 
 if TYPE_CHECKING:
