@@ -40,10 +40,10 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kerasimgcls._export import get_class_names, load_model
+from kerasimgcls._export import check_finite_weights, get_class_names, load_model
 from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
 from kerasimgcls._scaling import resolve_input_scaling
-from kerasimgcls._validation import check_choice
+from kerasimgcls._validation import check_choice, check_class_names
 from kerasimgcls._version import __version__
 from kerasimgcls.layers import float32_copy
 
@@ -129,6 +129,8 @@ def export_for_serving(
     _require(format)
     if not isinstance(model, keras.Model):
         model = load_model(model)
+    else:
+        check_finite_weights(model, f"model {model.name!r}")
     names = _class_names(model, class_names)
     decision = resolve_input_scaling(model, input_scaling)
     # One precision for the converters: ONNX Runtime refuses bfloat16 convolutions.
@@ -314,7 +316,7 @@ def _class_names(model: keras.Model, given: Sequence[str] | None) -> list[str]:
             f"class_names must have one name per model output ({outputs}); "
             f"received {len(names)} names"
         )
-    return [str(name) for name in names]
+    return list(check_class_names(names, "class_names"))
 
 
 def _raw_pixel_model(model: keras.Model, scaling: str) -> keras.Model:
