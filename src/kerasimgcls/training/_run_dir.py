@@ -640,7 +640,25 @@ class RunDirectory:
             previous = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return previous if isinstance(previous, dict) else {}
+        if not isinstance(previous, dict):
+            return {}
+        # Carried into the new run.json: checked, as anything read back is.
+        started, resumes = previous.get("started_at"), previous.get("resumes", [])
+        if not (started is None or isinstance(started, str)) or not (
+            isinstance(resumes, list)
+            and all(
+                isinstance(item, dict)
+                and type(item.get("epoch")) is int
+                and isinstance(item.get("at"), str)
+                for item in resumes
+            )
+        ):
+            raise ValueError(
+                f"{str(path)!r} is damaged: 'started_at' must be a time and "
+                "'resumes' a list of {epoch, at}; delete it (or pass overwrite=True) "
+                "to start the run again"
+            )
+        return previous
 
     def _write(self) -> None:
         assert self.path is not None
