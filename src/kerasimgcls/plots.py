@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from kerasimgcls._io import atomic_path
 from kerasimgcls._validation import (
     check_choice,
+    check_finite,
     check_labels,
     check_positive_int,
     resolve_class_names,
@@ -172,8 +173,10 @@ def plot_confusion_matrix(
             "confusion_matrix must be a square 2-D array of counts; "
             f"received shape {matrix.shape}"
         )
-    if np.any(matrix < 0):
-        raise ValueError("confusion_matrix must hold non-negative counts")
+    check_finite(matrix, "confusion_matrix")
+    if np.any(matrix < 0) or np.any(matrix != np.round(matrix)):
+        raise ValueError("confusion_matrix must hold non-negative whole counts")
+    matrix = matrix.astype(np.int64)
     names = resolve_class_names(class_names, matrix.shape[0])
     totals = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(

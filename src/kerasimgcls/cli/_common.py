@@ -126,6 +126,14 @@ def data_spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "validation_split": args.validation_split,
         "split_seed": args.split_seed,
     }
+    if getattr(args, "image_size", None) is not None and (
+        args.dataset is not None or args.data_dir is None
+    ):
+        raise ValueError(
+            f"--image-size resizes the images of a --data-dir folder; --dataset "
+            f"{args.dataset or 'digits'} has images of one fixed size. Leave "
+            "--image-size out, or pass --data-dir with a folder of images"
+        )
     if args.data_dir is not None and args.dataset is not None:
         spec.update(
             {"dataset": args.dataset, "data_dir": str(Path(args.data_dir).resolve())}

@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--output must end in .csv or .json; received {args.output!r}"
         )
+    from kerasimgcls._validation import printable
+
     model = load_run_model(args.run_dir)
     result = predict(
         model,
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             shown = ", ".join(
                 f"{item['class']} {item['probability']:.3f}" for item in row["top_k"]
             )
-            print(f"{row['image']}: {shown}")
+            print(printable(f"{row['image']}: {shown}"))
     if args.output is not None:
         images = "image" if len(rows) == 1 else "images"
         print(f"wrote {result.save(args.output)} ({len(rows)} {images})")
@@ -129,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for path, reason in result.failed:
-        print(f"kerasimgcls predict: cannot read {path}: {reason}", file=sys.stderr)
+        print(
+            printable(f"kerasimgcls predict: cannot read {path}: {reason}"),
+            file=sys.stderr,
+        )
     if result.failed:
         print(
             f"kerasimgcls predict: {len(result.failed)} of "

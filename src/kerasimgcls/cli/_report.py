@@ -44,8 +44,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print its path."""
-    from kerasimgcls.cli._common import load_run
-    from kerasimgcls.report import write_report
+    from pathlib import Path
+
+    from kerasimgcls.cli._common import load_run, read_run_json
+    from kerasimgcls.report import check_not_running, write_report
 
     for flag, value in (
         ("--grad-cam-images", args.grad_cam_images),
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         if value < (0 if flag == "--grad-cam-images" else 1):
             raise ValueError(f"{flag} must be a positive integer; received {value}")
+    check_not_running(read_run_json(args.run_dir), Path(args.run_dir))
     model, _config, data = load_run(args.run_dir)
     path = write_report(
         args.run_dir,
