@@ -155,7 +155,6 @@ def output_target(
             err.errno, f"cannot write {what} {name!r}: {err.strerror}"
         ) from err
     resolved = Path(os.path.realpath(name)) if given.is_symlink() else given
-    absolute = (os.path.abspath(name), os.fspath(resolved))
     if info is None:
         return resolved, True
     if stat.S_ISDIR(info.st_mode):
@@ -164,7 +163,7 @@ def output_target(
         )
     if stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode):
         return given, False
-    if any(text.startswith(_STREAM_ROOTS) for text in absolute):
+    if any(hop.startswith(_STREAM_ROOTS) for hop in _link_chain(name)):
         return given, False  # /dev/stdout redirected to a file: append, not replace
     if not stat.S_ISREG(info.st_mode):
         raise OSError(
@@ -172,6 +171,18 @@ def output_target(
             f"cannot write {what} {name!r}: it is {_kind(info.st_mode)}, not a file",
         )
     return resolved, True
+
+
+def _link_chain(name: str) -> Iterator[str]:
+    """``name`` and each path its symbolic links lead to, as absolute paths."""
+    current = os.path.abspath(name)
+    for _ in range(40):  # the kernel's own bound on links followed
+        yield current
+        if not os.path.islink(current):
+            return
+        target = os.readlink(current)
+        folder = os.path.realpath(os.path.dirname(current))
+        current = os.path.normpath(os.path.join(folder, target))
 
 
 @contextlib.contextmanager

@@ -351,7 +351,7 @@ def _may_hold_a_run(directory: Path) -> bool:
     checkpoints = directory / "checkpoints"
     return (
         not any(directory.iterdir())
-        or (directory / LOCK_FILE).exists()
+        or os.path.lexists(directory / LOCK_FILE)
         or (directory / "run.json").is_file()
         or (checkpoints.is_dir() and not checkpoints.is_symlink())
     )
