@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import pickle
 import struct
 import tarfile
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import kerasimgcls as kic
 from kerasimgcls import UnsafePickleError, load_cifar10
 from kerasimgcls._validation import DEFAULT_BUDGET, DEFAULT_LIMITS, ResourceBudget
 from kerasimgcls.cli import main
@@ -320,3 +322,24 @@ def test_budget_zip_named_tar_gz_is_one_line(
     code = main(["train", "--dataset", "cifar10", "--data-dir", str(archive)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
+
+
+# --- .keras files ---------------------------------------------------------------------
+
+
+def test_budget_keras_config_that_inflates_is_refused_before_keras_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 8 MiB of config.json in a few KB (the 1.5 GB loaded at 3.8 GB),
+    # against a 1 MiB bound.
+    monkeypatch.setenv("KERASIMGCLS_MAX_MODEL_CONFIG_BYTES", str(1 * MiB))
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
+        archive.writestr("config.json", b"{" + b" " * (8 * MiB) + b"}")
+        archive.writestr("model.weights.h5", b"")
+    assert path.stat().st_size < 64 << 10
+    seconds, peak, outcome = _peak(lambda: kic.load_model(path))
+    assert isinstance(outcome, ValueError), outcome
+    assert "config.json unpacks to 8,388,610 bytes" in str(outcome)
+    assert seconds < 2 and peak < 2

@@ -671,7 +671,7 @@ def check_finite(array: Any, name: str) -> None:
     if not bool(finite.all()):
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise ValueError(
-            f"{name} must be finite; received {values[index]!r} at index {index} "
+            f"{name} must be finite; received {float(values[index])} at index {index} "
             f"({int((~finite).sum())} non-finite value(s))"
         )
 
