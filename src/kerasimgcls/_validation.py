@@ -550,8 +550,7 @@ def check_class_names(names: Any, name: str = "class_names") -> tuple[str, ...]:
             )
         checked.append(str(entry))
     if len(set(checked)) != len(checked):
-        seen: set[str] = set()
-        twice = next(entry for entry in checked if entry in seen or seen.add(entry))
+        twice = next(entry for entry in checked if checked.count(entry) > 1)
         raise ValueError(
             f"{name} must be unique; {short_repr(twice)} appears more than once"
         )

@@ -266,7 +266,7 @@ def _prescan(data: bytes) -> None:
                     "(KERASIMGCLS_MAX_PICKLE_OPCODES)"
                 )
             if opcode.name in _MEMO_PUTS:
-                largest = max(largest, int(argument))
+                largest = max(largest, int(argument or 0))
     if largest >= max(count, 1):
         raise _RefusedError(
             f"a memo index {largest:,} in a pickle of {count:,} opcodes"

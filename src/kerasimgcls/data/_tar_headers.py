@@ -17,7 +17,7 @@ import lzma
 import os
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any, cast
 
 from kerasimgcls._validation import limit
 
@@ -62,13 +62,14 @@ def check_tar_headers(path: str | os.PathLike[str], fix: str) -> None:
 
 
 def _decompressed(raw: IO[bytes], magic: bytes) -> IO[bytes]:
+    stream: Any = raw
     if magic.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if magic.startswith(b"BZh"):
-        return bz2.BZ2File(raw, mode="rb")
-    if magic.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(raw, mode="rb")
-    return raw
+        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+    elif magic.startswith(b"BZh"):
+        stream = bz2.BZ2File(raw, mode="rb")
+    elif magic.startswith(b"\xfd7zXZ\x00"):
+        stream = lzma.LZMAFile(raw, mode="rb")
+    return cast("IO[bytes]", stream)
 
 
 def _walk(
