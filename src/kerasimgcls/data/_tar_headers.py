@@ -68,7 +68,7 @@ def _decompressed(raw: IO[bytes], magic: bytes) -> IO[bytes]:
     elif magic.startswith(b"BZh"):
         stream = bz2.BZ2File(raw, mode="rb")
     elif magic.startswith(b"\xfd7zXZ\x00"):
-        stream = lzma.LZMAFile(raw, mode="rb")
+        stream = lzma.LZMAFile(raw, mode="rb")  # noqa: SIM115 - closed by the caller
     return cast("IO[bytes]", stream)
 
 
