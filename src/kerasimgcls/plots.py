@@ -114,7 +114,9 @@ def _check_counts(confusion_matrix: ArrayLike) -> NDArray[np.int64]:
         )
     check_finite(matrix, "confusion_matrix")
     if np.any(matrix < 0) or np.any(matrix != np.round(matrix)):
-        raise ValueError("confusion_matrix must hold non-negative whole counts")
+        raise ValueError(
+            "confusion_matrix must hold non-negative counts, whole numbers"
+        )
     return matrix.astype(np.int64)
 
 
