@@ -52,14 +52,21 @@ def assert_recent_utc(text: object) -> None:
     assert dt.timedelta(seconds=-2) < age < dt.timedelta(seconds=60)
 
 
-def fill_run_files(folder: Path) -> None:
-    """Every name of RUN_FILES, the folders with something inside."""
+def fill_run_files(folder: Path, *, inside: str = "inside") -> None:
+    """Every name of RUN_FILES, the folders with ``inside`` in them."""
     for name in RUN_FILES:
         if name in ("checkpoints", "tensorboard"):
             (folder / name).mkdir()
-            (folder / name / "inside").write_text("x")
+            (folder / name / inside).write_text("x")
         else:
             (folder / name).write_text(name)
+
+
+def fill_a_run(folder: Path) -> None:
+    """The files of a genuine run: RUN_FILES, each folder holding what a run writes."""
+    fill_run_files(folder, inside="events.out.tfevents.1.host")
+    (folder / "checkpoints" / "events.out.tfevents.1.host").unlink()
+    (folder / "run.json").write_text('{"format": "kerasimgcls-run/1"}')
 
 
 def test_utc_now_is_utc_with_seconds() -> None:
@@ -315,7 +322,7 @@ def test_a_checkpoint_is_resumed_keeping_every_file(tmp_path: Path) -> None:
 
 
 def test_overwrite_removes_only_the_run_files(tmp_path: Path) -> None:
-    fill_run_files(tmp_path)
+    fill_a_run(tmp_path)
     (tmp_path / CHECKPOINT).write_bytes(b"npz")
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "data").mkdir()
@@ -343,16 +350,19 @@ def test_overwrite_removes_links_but_not_what_they_point_to(tmp_path: Path) -> N
     (run / "checkpoints").symlink_to(elsewhere)
     (run / "model.keras").symlink_to(elsewhere / "model")
     (run / "history.csv").symlink_to(tmp_path / "missing")  # a dangling link
+    (run / "run.json").write_text('{"format": "kerasimgcls-run/1"}')
     assert prepare_run_dir(run, overwrite=True) is False
     assert names(run) == []
     assert names(elsewhere) == ["last.npz", "model"]
 
 
-def test_a_run_file_that_is_a_folder_is_removed(tmp_path: Path) -> None:
+def test_a_run_file_that_is_a_folder_refuses_the_removal(tmp_path: Path) -> None:
+    (tmp_path / "history.csv").write_text("x")
     (tmp_path / "report.json").mkdir()
     (tmp_path / "report.json" / "x").write_text("x")
-    _run_dir._remove_run_files(tmp_path)
-    assert names(tmp_path) == []
+    with pytest.raises(FileExistsError, match=r"holds a folder 'report\.json'"):
+        _run_dir._remove_run_files(tmp_path)
+    assert names(tmp_path) == ["history.csv", "report.json"]
 
 
 # --- partial writes ----------------------------------------------------------------
@@ -494,10 +504,12 @@ def test_the_lock_is_exclusive_names_its_owner_and_goes_when_alone(
         assert names(run) == [LOCK_FILE]
 
 
-def test_the_lock_stays_beside_a_run(tmp_path: Path) -> None:
+def test_the_lock_is_removed_when_released(tmp_path: Path) -> None:
     with run_dir_lock(tmp_path):
         (tmp_path / "run.json").write_text("{}")
-    assert names(tmp_path) == [LOCK_FILE, "run.json"]
+        assert names(tmp_path) == [LOCK_FILE, "run.json"]
+    assert names(tmp_path) == ["run.json"]
+    (tmp_path / LOCK_FILE).write_text("")
     with run_dir_lock(tmp_path):  # an existing lock file is taken again
         assert lock_text(tmp_path).startswith(f"process {os.getpid()} on ")
 
@@ -612,17 +624,6 @@ def test_linked_checkpoints_are_no_run_to_lock(tmp_path: Path) -> None:
     elsewhere.mkdir()
     (run / "checkpoints").symlink_to(elsewhere)
     assert _run_dir._may_hold_a_run(run) is False
-
-
-def test_a_lone_lock_only_is_removed(tmp_path: Path) -> None:
-    (tmp_path / LOCK_FILE).write_text("")
-    (tmp_path / "x").write_text("")
-    _run_dir._remove_lone_lock(tmp_path)
-    assert names(tmp_path) == [LOCK_FILE, "x"]
-    (tmp_path / "x").unlink()
-    _run_dir._remove_lone_lock(tmp_path)
-    assert names(tmp_path) == []
-    _run_dir._remove_lone_lock(tmp_path / "missing")  # no error
 
 
 # --- recording failures in run.json ---------------------------------------------------
@@ -883,6 +884,9 @@ def test_run_directory_prepares_with_its_overwrite(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match=r"no readable run\.json"):
         RunDirectory(tmp_path, writes=True, overwrite=False).prepare()
     (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a kerasimgcls run"):
+        RunDirectory(tmp_path, writes=True, overwrite=True).prepare()
+    (tmp_path / "run.json").write_text('{"format": "kerasimgcls-run/1"}')
     assert RunDirectory(tmp_path, writes=True, overwrite=True).prepare() is False
     assert names(tmp_path) == ["notes.txt"]
     (tmp_path / CHECKPOINT).parent.mkdir()

@@ -222,6 +222,12 @@ def test_keyboard_interrupt_marks_the_run_resumable(digits, tmp_path: Path) -> N
 
 def test_overwrite_replaces_only_run_files(digits, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
+    # A folder that is not a run is refused untouched, even with overwrite.
+    with pytest.raises(FileExistsError, match="is not a kerasimgcls run"):
+        make_trainer(run_dir=tmp_path, overwrite=True).fit(digits, epochs=1)
+    (tmp_path / "notes.txt").unlink()
+    make_trainer(run_dir=tmp_path).fit(digits, epochs=1)
+    (tmp_path / "notes.txt").write_text("mine")
     make_trainer(run_dir=tmp_path, overwrite=True).fit(digits, epochs=1)
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert (tmp_path / "run.json").is_file()

@@ -342,7 +342,13 @@ def test_default_limits_are_the_documented_ones() -> None:
         "max_archive_members": 10_000,
         "max_archive_bytes": 2 * 2**30,
         "max_archive_member_bytes": 2**30,
+        "max_archive_header_bytes": 2**20,
+        "max_archive_path_depth": 64,
         "max_data_file_bytes": 2**30,
+        "max_pickle_opcodes": 2_000_000,
+        "max_pickle_objects": 1_000_000,
+        "max_model_config_bytes": 16 * 2**20,
+        "max_model_bytes": 8 * 2**30,
     }
 
 

@@ -33,6 +33,7 @@ from kerasimgcls._validation import (
     check_class_names,
     check_path_exists,
     check_positive_int,
+    limit,
 )
 from kerasimgcls.data._files import ASPECTS, INTERPOLATIONS
 
@@ -169,7 +170,9 @@ def export_model(
 
     Raises:
         ValueError: If the number of class names differs from the model's outputs,
-            or ``input_scaling`` is not one of the three choices.
+            a name is repeated, empty or holds control characters, or
+            ``input_scaling`` is not one of the three choices.
+        TypeError: If ``class_names`` is not a sequence of strings.
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn, export_model, get_class_names
@@ -180,6 +183,7 @@ def export_model(
     """
     if _find_preprocessing(model) is not None:
         return model
+    class_names = check_class_names(class_names, "class_names")
     outputs = int(model.output_shape[-1])
     if len(class_names) != outputs:
         raise ValueError(
@@ -262,6 +266,7 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
     )
     if not zipfile.is_zipfile(resolved):
         raise ValueError(damaged)
+    _check_model_archive(resolved, damaged)
     try:
         model: keras.Model = keras.saving.load_model(Path(resolved), safe_mode=True)
     except (zipfile.BadZipFile, EOFError, KeyError, zlib.error) as err:
@@ -276,7 +281,69 @@ def load_model(path: str | os.PathLike[str]) -> keras.Model:
         raise ValueError(
             f"{str(resolved)!r} could not be loaded: {reason[:400]}"
         ) from err
+    check_finite_weights(model, repr(str(resolved)))
     return model
+
+
+# Members of a .keras file that Keras reads whole into memory and parses.
+_CONFIG_MEMBERS = ("config.json", "metadata.json")
+
+
+def _check_model_archive(path: Path, damaged: str) -> None:
+    """Check a ``.keras`` zip's declared sizes before Keras reads any of it.
+
+    ``zipfile`` never inflates a member past the size its header declares, so the
+    declared sizes bound what loading can allocate: a ``config.json`` of 3 KB
+    that inflates to 1.5 GB is refused here.
+
+    Raises:
+        ValueError: If the archive is unreadable, has more members than
+            ``max_archive_members``, a config larger than
+            ``max_model_config_bytes`` or more bytes than ``max_model_bytes``.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"{damaged}: {err}") from err
+    name = repr(str(path))
+    max_members = limit("max_archive_members")
+    if len(members) > max_members:
+        raise ValueError(
+            f"{name} has {len(members):,} members, more than the {max_members:,} a "
+            ".keras model may have (KERASIMGCLS_MAX_ARCHIVE_MEMBERS)"
+        )
+    max_config = limit("max_model_config_bytes")
+    for member in members:
+        if member.filename in _CONFIG_MEMBERS and member.file_size > max_config:
+            raise ValueError(
+                f"{name}: its {member.filename} unpacks to {member.file_size:,} "
+                f"bytes, more than the {max_config:,} allowed; it is not a model "
+                "saved by Keras, or raise KERASIMGCLS_MAX_MODEL_CONFIG_BYTES"
+            )
+    total = sum(member.file_size for member in members)
+    max_total = limit("max_model_bytes")
+    if total > max_total:
+        raise ValueError(
+            f"{name} unpacks to {total:,} bytes, more than the {max_total:,} "
+            "allowed (KERASIMGCLS_MAX_MODEL_BYTES)"
+        )
+
+
+def check_finite_weights(model: keras.Model, source: str) -> None:
+    """Refuse a model with a NaN or infinite weight (it predicts "nan").
+
+    Raises:
+        ValueError: If a weight of ``model`` is not finite; the message names
+            ``source`` and the weight.
+    """
+    for weight in model.weights:
+        values = keras.ops.convert_to_numpy(weight)
+        if np.issubdtype(values.dtype, np.inexact) and not np.isfinite(values).all():
+            raise ValueError(
+                f"{source} has non-finite weights (NaN or infinity) in "
+                f"{weight.path!r}; it cannot predict. Train or save it again"
+            )
 
 
 def predict_proba(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 from pathlib import Path
 
 __all__ = [
@@ -33,6 +35,11 @@ MODEL_FILES = {
 #: beside a one-file export ``m.onnx``).
 CLASS_NAMES_FILE = "class_names.txt"
 MARKER = "kerasimgcls-export.json"
+# Every file a saved_model export writes into its folder (what overwrite replaces).
+_SAVED_MODEL_FILES = re.compile(
+    r"saved_model\.pb|fingerprint\.pb|class_names\.txt|kerasimgcls-export\.json"
+    r"|variables/variables\.(index|data-\d{5}-of-\d{5})"
+)
 # Packages each format needs beyond TensorFlow and Keras (the `export` extra).
 NEEDS = {"saved_model": (), "onnx": ("tf2onnx", "onnx"), "litert": ()}
 
@@ -57,10 +64,13 @@ def require(format: str) -> None:
         )
 
 
-def check_output(target: Path, format: str, *, overwrite: bool) -> Path:
-    """Return ``target`` if the export may be written there, else raise one line."""
-    if not target.name or target.name in (".", ".."):
-        raise ValueError(f"output must name a file or folder; received {str(target)!r}")
+def check_output(
+    output: str | os.PathLike[str], format: str, *, overwrite: bool
+) -> Path:
+    """Return ``output`` as a path if the export may be written there, else raise."""
+    target = Path(output)
+    if not str(output) or not target.name or target.name in (".", ".."):
+        raise ValueError(f"output must name a file or folder; received {str(output)!r}")
     if target.is_symlink():
         raise FileExistsError(
             f"output {str(target)!r} is a symbolic link; give the path it points to"
@@ -78,8 +88,10 @@ def check_output(target: Path, format: str, *, overwrite: bool) -> Path:
         raise FileExistsError(
             f"output {str(target)!r} is a folder; name a {suffix} file"
         )
-    for path in (target, sidecar(target, CLASS_NAMES_FILE)):
-        if path.exists() and not (overwrite and _listed(target, path)):
+    for path in (target, sidecar(target, CLASS_NAMES_FILE), sidecar(target, MARKER)):
+        if (path.exists() or path.is_symlink()) and not (
+            overwrite and not path.is_symlink() and _listed(target, path)
+        ):
             raise FileExistsError(_exists(path, overwrite))
     return target
 
@@ -109,7 +121,11 @@ def _check_folder_output(target: Path, *, overwrite: bool) -> None:
     if not target.is_dir():
         raise FileExistsError(f"output must be a folder; {str(target)!r} is a file")
     entries = sorted(
-        str(path.relative_to(target)) for path in target.rglob("*") if not path.is_dir()
+        path.relative_to(target).as_posix()
+        for path in target.rglob("*")
+        if path.is_symlink()
+        or not path.is_dir()
+        or path.relative_to(target).as_posix() not in ("variables", "assets")
     )
     if not entries:
         return
@@ -123,7 +139,15 @@ def _check_folder_output(target: Path, *, overwrite: bool) -> None:
         written = set(manifest.get("files", []))
     except (OSError, ValueError, AttributeError, TypeError):
         written = set()
-    foreign = [entry for entry in entries if entry not in written]
+    # The manifest is a file anyone may edit: an entry is replaced only if the
+    # manifest lists it and it is a file a SavedModel export writes.
+    foreign = [
+        entry
+        for entry in entries
+        if entry not in written
+        or not _SAVED_MODEL_FILES.fullmatch(entry)
+        or (target / entry).is_symlink()
+    ]
     if foreign:
         raise FileExistsError(
             f"output {str(target)!r} holds {foreign[0]!r}, which no kerasimgcls "

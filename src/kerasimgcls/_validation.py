@@ -6,23 +6,30 @@ signature spells it, says what is allowed and shows what was received.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import os
-from collections.abc import Sequence
+import reprlib
+import unicodedata
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "DEFAULT_BUDGET",
     "DEFAULT_LIMITS",
     "PRECISIONS",
+    "ResourceBudget",
     "check_activation",
     "check_bool",
     "check_choice",
     "check_class_names",
+    "check_finite",
     "check_image_size",
     "check_input_shape",
     "check_int_pair",
@@ -39,7 +46,9 @@ __all__ = [
     "check_seed",
     "check_within_limit",
     "limit",
+    "printable",
     "resolve_class_names",
+    "short_repr",
 ]
 
 
@@ -185,6 +194,11 @@ def check_input_shape(value: object, name: str = "input_shape") -> tuple[int, in
             f"{name} must be (height, width, channels); received {name}={value!r}"
         )
     height, width, channels = (check_positive_int(size, name) for size in value)
+    check_within_limit(max(height, width), f"each side of {name}", "max_image_side")
+    if channels > 64:
+        raise ValueError(
+            f"{name} must have at most 64 channels; received {name}={tuple(value)!r}"
+        )
     return (height, width, channels)
 
 
@@ -341,27 +355,66 @@ def check_path_exists(
 
 # --- bounds on what untrusted input may make the library allocate -----------------
 
-#: Upper bounds checked before anything of that size is allocated, read or written.
-#: Each can be raised (or lowered) for a process with the environment variable
-#: ``KERASIMGCLS_<NAME>`` in capitals, e.g. ``KERASIMGCLS_MAX_IMAGE_SIDE=16384``.
-DEFAULT_LIMITS: dict[str, int] = {
-    # image_size=(height, width) a loader resizes to, and a model's input side.
-    "max_image_side": 8192,
-    # Pixels of one decoded image file (a decompression bomb is refused before
-    # it is decoded); 8192 x 8192.
-    "max_image_pixels": 8192 * 8192,
-    # Bytes of one image file; larger files are not read.
-    "max_image_file_bytes": 256 << 20,
-    # Classes of one dataset (ImageNet-21k has 21,841).
-    "max_classes": 100_000,
-    # What extracting one dataset archive may produce.
-    "max_archive_members": 10_000,
-    "max_archive_bytes": 2 << 30,
-    "max_archive_member_bytes": 1 << 30,
-    # Bytes of one dataset file (a CIFAR batch pickle, an IDX file after gunzip,
-    # an .npz member).
-    "max_data_file_bytes": 1 << 30,
-}
+
+@dataclasses.dataclass(frozen=True)
+class ResourceBudget:
+    """What one untrusted file may make the library read, allocate or write.
+
+    The resource budget, stated once: every loader checks its input against these
+    numbers before anything of that size is allocated, and the security page
+    lists them. Each can be raised (or lowered) for a process with the
+    environment variable ``KERASIMGCLS_<NAME>`` in capitals, e.g.
+    ``KERASIMGCLS_MAX_IMAGE_SIDE=16384`` (see :func:`limit`).
+
+    Time is bounded by the same numbers: each reader does work linear in the
+    bytes, pickle opcodes, archive headers or pixels it may accept, so no file
+    within the budget takes longer than reading that much.
+
+    Attributes:
+        max_image_side: Each side of ``image_size`` a loader resizes to, and of a
+            model's ``input_shape``.
+        max_image_pixels: Pixels of one decoded image file (a decompression bomb
+            is refused from its header, before it is decoded); 8192 x 8192.
+        max_image_file_bytes: Bytes of one image file.
+        max_classes: Classes of one dataset (ImageNet-21k has 21,841).
+        max_archive_members: Members of a dataset archive (and of a ``.keras``
+            file).
+        max_archive_bytes: Bytes of a whole archive, packed and unpacked, header
+            bodies included.
+        max_archive_member_bytes: Bytes of one archive member.
+        max_archive_header_bytes: Bytes of one extended tar header (a PAX
+            header, a GNU long name or long link), read before the member.
+        max_archive_path_depth: Folders in the name of one archive member.
+        max_data_file_bytes: Bytes of one dataset file (a CIFAR batch pickle, an
+            IDX file after gunzip, an ``.npz`` member).
+        max_pickle_opcodes: Opcodes of one dataset pickle (a CIFAR-100 batch has
+            about 200,000); also the bound on its memo indexes.
+        max_pickle_objects: Distinct containers and values one pickle may build.
+        max_model_config_bytes: Bytes of the ``config.json`` (and
+            ``metadata.json``) inside a ``.keras`` file, unpacked.
+        max_model_bytes: Bytes of a whole ``.keras`` file, unpacked.
+    """
+
+    max_image_side: int = 8192
+    max_image_pixels: int = 8192 * 8192
+    max_image_file_bytes: int = 256 << 20
+    max_classes: int = 100_000
+    max_archive_members: int = 10_000
+    max_archive_bytes: int = 2 << 30
+    max_archive_member_bytes: int = 1 << 30
+    max_archive_header_bytes: int = 1 << 20
+    max_archive_path_depth: int = 64
+    max_data_file_bytes: int = 1 << 30
+    max_pickle_opcodes: int = 2_000_000
+    max_pickle_objects: int = 1_000_000
+    max_model_config_bytes: int = 16 << 20
+    max_model_bytes: int = 8 << 30
+
+
+#: The default budget; :func:`limit` applies the environment's overrides.
+DEFAULT_BUDGET = ResourceBudget()
+#: The same numbers by name (read-only).
+DEFAULT_LIMITS: Mapping[str, int] = MappingProxyType(dataclasses.asdict(DEFAULT_BUDGET))
 
 
 def limit(name: str) -> int:
@@ -477,28 +530,33 @@ def check_class_names(names: Any, name: str = "class_names") -> tuple[str, ...]:
     if isinstance(names, str | bytes):
         raise TypeError(
             f"{name} must be a sequence of strings, not one string; received "
-            f"{name}={names!r:.80}"
+            f"{name}={names[:80]!r:.80}"
         )
     if not isinstance(names, Sequence):
         raise TypeError(
-            f"{name} must be a sequence of strings; received {name}={names!r:.80}"
+            f"{name} must be a sequence of strings; received {name}={short_repr(names, 80)}"
         )
     check_num_classes(len(names), name)
     checked = []
     for index, entry in enumerate(names):
         if not isinstance(entry, str):
             raise TypeError(
-                f"{name} must hold strings; received {name}[{index}]={entry!r:.80} "
+                f"{name} must hold strings; received {name}[{index}]={short_repr(entry, 80)} "
                 f"of type {type(entry).__name__}"
             )
         if not entry:
             raise ValueError(f"{name}[{index}] is an empty string")
         if any(_is_control(char) for char in entry):
             raise ValueError(
-                f"{name}[{index}]={entry!r} holds control characters or bytes that "
-                "are not valid UTF-8; rename it"
+                f"{name}[{index}]={short_repr(entry)} holds control characters or "
+                "bytes that are not valid UTF-8; rename it"
             )
         checked.append(str(entry))
+    if len(set(checked)) != len(checked):
+        twice = next(entry for entry in checked if checked.count(entry) > 1)
+        raise ValueError(
+            f"{name} must be unique; {short_repr(twice)} appears more than once"
+        )
     return tuple(checked)
 
 
@@ -527,11 +585,97 @@ def resolve_class_names(
     return names
 
 
+# Unicode categories never printed raw: controls (C0, C1, DEL), format characters
+# (bidirectional overrides such as U+202E, zero-width characters), lone surrogates
+# (undecodable bytes of a file name), line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
 def _is_control(char: str) -> bool:
-    # C0 and C1 controls, DEL, and the lone surrogates that stand for undecodable
-    # bytes in a file name.
-    code = ord(char)
-    return code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000
+    return unicodedata.category(char) in _UNPRINTABLE
+
+
+def printable(text: str) -> str:
+    r"""Return ``text`` with control and format characters escaped, for a terminal.
+
+    A file or class name read from disk may hold a newline (which would forge a
+    line of a report), ``ESC[2J`` (which clears the screen) or a right-to-left
+    override; each such character is shown as its escape instead.
+
+    Example:
+        >>> printable("cat\nPROBLEM \x1b[2J\u202e")
+        'cat\\nPROBLEM \\x1b[2J\\u202e'
+    """
+    if all(not _is_control(char) for char in text):
+        return text
+    out = []
+    for char in text:
+        if not _is_control(char):
+            out.append(char)
+        elif char in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char])
+        elif ord(char) < 0x100:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(f"\\u{ord(char):04x}")
+    return "".join(out)
+
+
+class _ShortRepr(reprlib.Repr):
+    """``reprlib`` bounds containers and text; bytes too (a 30 MB batch)."""
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        return reprlib.Repr.repr_str(self, value[: self.maxstring], level)  # type: ignore[arg-type]
+
+    def repr_bytearray(self, value: bytearray, level: int) -> str:
+        return self.repr_bytes(bytes(value[: self.maxstring]), level)
+
+
+_SHORT_REPR = _ShortRepr()
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxstring = 60
+_SHORT_REPR.maxother = 60
+_SHORT_REPR.maxlong = 40
+for _attribute in ("maxlist", "maxtuple", "maxdict", "maxset", "maxfrozenset"):
+    setattr(_SHORT_REPR, _attribute, 10)
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """Return a bounded ``repr`` of ``value`` for an error message.
+
+    ``f"{value!r:.60}"`` builds the whole ``repr`` before cutting it, which for a
+    crafted object (a list that holds itself twice, forty levels deep) never
+    ends; this looks at a few levels and items only, and escapes control
+    characters.
+
+    Example:
+        >>> x = []
+        >>> for _ in range(40):
+        ...     x = [x, x]
+        >>> short_repr(x)
+        '[[[[...], [...]], [[...], [...]]], [[[...], [...]], [[...], [...]]]]'
+    """
+    text = printable(_SHORT_REPR.repr(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_finite(array: Any, name: str) -> None:
+    """Refuse a float array holding NaN or infinity.
+
+    Raises:
+        ValueError: If ``array`` is a floating-point array with a non-finite
+            value; the message names ``name`` and the first bad index.
+    """
+    values = np.asarray(array)
+    if not np.issubdtype(values.dtype, np.inexact) or values.size == 0:
+        return
+    finite = np.isfinite(values)
+    if not bool(finite.all()):
+        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"{name} must be finite; received {float(values[index])} at index {index} "
+            f"({int((~finite).sum())} non-finite value(s))"
+        )
 
 
 def check_label_values(labels: Any, name: str = "labels") -> Any:
@@ -566,7 +710,7 @@ def check_label_values(labels: Any, name: str = "labels") -> Any:
             if not isinstance(value, numbers.Real):
                 raise TypeError(
                     f"{name} must hold integer class indices; received "
-                    f"{name}[{index}]={value!r:.80} of type {type(value).__name__}"
+                    f"{name}[{index}]={short_repr(value, 80)} of type {type(value).__name__}"
                 )
     if np.issubdtype(array.dtype, np.floating):
         bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from kerasimgcls._validation import (
     check_choice,
+    check_finite,
     check_input_shape,
     check_positive_int,
     check_scalar,
@@ -357,8 +358,8 @@ def patch_whitening_kernel(
         ``(2 * kernel_size**2 * channels,)``, ready for a ``Conv2D`` layer.
 
     Raises:
-        ValueError: If ``images`` is not 4-D, is smaller than the kernel, or an
-            argument is out of range.
+        ValueError: If ``images`` is not 4-D, holds NaN or infinity, is smaller
+            than the kernel, or an argument is out of range.
         TypeError: If ``kernel_size``, ``max_patches`` or ``epsilon`` is not a
             number of its kind.
 
@@ -371,6 +372,7 @@ def patch_whitening_kernel(
         ((2, 2, 3, 24), (24,))
     """
     array = np.asarray(images)
+    check_finite(array, "images")
     kernel_size, max_patches, epsilon = _check_whitening_args(
         array, kernel_size, max_patches, epsilon, standardize
     )

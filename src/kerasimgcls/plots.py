@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from kerasimgcls._io import atomic_path
 from kerasimgcls._validation import (
     check_choice,
+    check_finite,
     check_labels,
     check_positive_int,
     resolve_class_names,
@@ -103,6 +104,22 @@ def _save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     return final
 
 
+def _check_counts(confusion_matrix: ArrayLike) -> NDArray[np.int64]:
+    """``confusion_matrix`` as int64 counts, square, finite and non-negative."""
+    matrix = np.asarray(confusion_matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
+        raise ValueError(
+            "confusion_matrix must be a square 2-D array of counts; "
+            f"received shape {matrix.shape}"
+        )
+    check_finite(matrix, "confusion_matrix")
+    if np.any(matrix < 0) or np.any(matrix != np.round(matrix)):
+        raise ValueError(
+            "confusion_matrix must hold non-negative counts, whole numbers"
+        )
+    return matrix.astype(np.int64)
+
+
 def _show_image(axes: Axes, image: NDArray[Any], title: str | None = None) -> None:
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
@@ -166,14 +183,7 @@ def plot_confusion_matrix(
         ...     path.name
         'cm.png'
     """
-    matrix = np.asarray(confusion_matrix)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
-        raise ValueError(
-            "confusion_matrix must be a square 2-D array of counts; "
-            f"received shape {matrix.shape}"
-        )
-    if np.any(matrix < 0):
-        raise ValueError("confusion_matrix must hold non-negative counts")
+    matrix = _check_counts(confusion_matrix)
     names = resolve_class_names(class_names, matrix.shape[0])
     totals = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(

@@ -150,7 +150,27 @@ def _read_run(directory: Path) -> dict[str, Any]:
         run: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
         raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from err
+    if not isinstance(run, dict):
+        raise ValueError(f"{str(path)!r} is not a kerasimgcls run.json")
+    check_not_running(run, directory)
     return run
+
+
+def check_not_running(run: Mapping[str, Any], directory: Path) -> None:
+    """Refuse a run whose ``run.json`` says it is still ``running``.
+
+    Its model and history are not final: a report of it would describe a run
+    that is not what it will be.
+
+    Raises:
+        ValueError: If ``run["status"]`` is ``"running"``.
+    """
+    if run.get("status") == "running":
+        raise ValueError(
+            f"run_dir {str(directory)!r} holds a run that is still running (run.json "
+            "says status 'running'); report on it when it has finished (if no "
+            "training is running, run the same train command again to finish it)"
+        )
 
 
 def _check_data(run: Mapping[str, Any], data: ImageDataset, directory: Path) -> None:

@@ -38,7 +38,12 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kerasimgcls._export import get_class_names, load_model, resize_settings
+from kerasimgcls._export import (
+    check_finite_weights,
+    get_class_names,
+    load_model,
+    resize_settings,
+)
 from kerasimgcls._export_paths import (
     CLASS_NAMES_FILE,
     MARKER,
@@ -50,7 +55,7 @@ from kerasimgcls._export_paths import (
 )
 from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
 from kerasimgcls._scaling import resolve_input_scaling
-from kerasimgcls._validation import check_choice
+from kerasimgcls._validation import check_choice, check_class_names
 from kerasimgcls._version import __version__
 from kerasimgcls.layers import erf_gelu_copy, float32_copy
 
@@ -113,10 +118,12 @@ def export_for_serving(
         ['no', 'yes']
     """
     check_choice(format, "format", SERVING_FORMATS)
-    target = check_output(Path(output), format, overwrite=overwrite)
+    target = check_output(output, format, overwrite=overwrite)
     require(format)
     if not isinstance(model, keras.Model):
         model = load_model(model)
+    else:
+        check_finite_weights(model, f"model {model.name!r}")
     names = _class_names(model, class_names)
     decision = resolve_input_scaling(model, input_scaling)
     # One precision for the converters: ONNX Runtime refuses bfloat16 convolutions.
@@ -196,7 +203,7 @@ def _class_names(model: keras.Model, given: Sequence[str] | None) -> list[str]:
             f"class_names must have one name per model output ({outputs}); "
             f"received {len(names)} names"
         )
-    return [str(name) for name in names]
+    return list(check_class_names(names, "class_names"))
 
 
 def _raw_pixel_model(model: keras.Model, scaling: str) -> keras.Model:
@@ -247,8 +254,13 @@ def _staging(target: Path) -> Iterator[Path]:
 
     ``target`` changes only at the end: a failed export leaves it as it was.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as err:
+        raise type(err)(
+            err.errno, f"cannot write output {str(target)!r}: {err.strerror}"
+        ) from err
     old: Path | None = None
     try:
         yield folder

@@ -377,6 +377,22 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _user_message(err: BaseException, limit: int = 600) -> str:
+    """The one line a usage error prints: all of its message, control chars escaped.
+
+    Messages of Keras or NumPy may span many lines (a layer table, a stack of
+    reasons); their lines are joined, so the line still says what went wrong.
+    """
+    from kerasimgcls._validation import printable
+
+    if isinstance(err, OSError) and err.strerror and err.filename is None:
+        text = err.strerror  # the library's own OSError(errno, message)
+    else:
+        text = str(err) or type(err).__name__
+    line = printable(" ".join(text.split()))
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         # The validation stage: standard-library checks of the arguments (paths,
@@ -393,7 +409,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
         exit_code = exit_code_of(err)
         if exit_code == _EXIT_INTERNAL:
-            detail = _one_line(f"{type(err).__name__}: {err}")
+            detail = _user_message(Exception(_one_line(f"{type(err).__name__}: {err}")))
             print(
                 f"kerasimgcls {args.command}: internal error: {detail} (this is a "
                 "bug in kerasimgcls or a library it uses, not in your input; please "
@@ -401,7 +417,7 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         else:
-            message = in_cli_words(str(err), args.command)
+            message = in_cli_words(_user_message(err), args.command)
             print(f"kerasimgcls {args.command}: error: {message}", file=sys.stderr)
         return exit_code
     return code

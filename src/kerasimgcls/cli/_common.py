@@ -25,6 +25,7 @@ from kerasimgcls._validation import (
     check_rate,
     check_scalar,
     check_seed,
+    short_repr,
 )
 
 if TYPE_CHECKING:
@@ -222,6 +223,14 @@ def data_spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "validation_split": args.validation_split,
         "split_seed": args.split_seed,
     }
+    if getattr(args, "image_size", None) is not None and (
+        args.dataset is not None or args.data_dir is None
+    ):
+        raise ValueError(
+            f"--image-size resizes the images of a --data-dir folder; --dataset "
+            f"{args.dataset or 'digits'} has images of one fixed size. Leave "
+            "--image-size out, or pass --data-dir with a folder of images"
+        )
     if args.data_dir is not None and args.dataset is not None:
         spec.update(
             {"dataset": args.dataset, "data_dir": str(Path(args.data_dir).resolve())}
@@ -254,7 +263,7 @@ def load_data(spec: dict[str, Any]) -> ImageDataset:
 
     if not isinstance(spec, dict):
         raise ValueError(
-            f"the data section of run.json must be a JSON object; found {spec!r:.60}"
+            f"the data section of run.json must be a JSON object; found {short_repr(spec, 60)}"
         )
     validation_split = check_rate(
         spec.get("validation_split", 0.1), "validation_split (--validation-split)"
@@ -444,7 +453,7 @@ def read_run_json(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         what = config if not isinstance(config, dict) else config.get("data")
         raise ValueError(
             f"{str(path)!r} is not a kerasimgcls run.json: it must be a JSON object "
-            f"whose 'data' is an object; found {type(what).__name__} {what!r:.60}"
+            f"whose 'data' is an object; found {type(what).__name__} {short_repr(what, 60)}"
         )
     return config
 

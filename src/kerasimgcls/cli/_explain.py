@@ -99,6 +99,7 @@ def _output_names(images: list[str], method: str = "gradcam") -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Write one Grad-CAM picture per image and print what the model predicted."""
     from kerasimgcls._export import get_class_names, resize_settings
+    from kerasimgcls._validation import printable
     from kerasimgcls.cli._common import load_run_model
     from kerasimgcls.cli._predict import load_image
     from kerasimgcls.interpret import grad_cam
@@ -129,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
         )
         written = result.save(out / name)
         print(
-            f"{path}: {result.class_name} (p={result.probability:.3f}), "
-            f"{result.method} on {result.layer_name} -> {written}"
+            printable(
+                f"{path}: {result.class_name} (p={result.probability:.3f}), "
+                f"{result.method} on {result.layer_name} -> {written}"
+            )
         )
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from kerasimgcls._export_paths import SERVING_FORMATS, check_output, require
@@ -68,7 +67,7 @@ def check(args: argparse.Namespace) -> None:
             with ``--overwrite``).
         ModuleNotFoundError: If the format needs the ``export`` extra.
     """
-    check_output(Path(args.output), args.format, overwrite=args.overwrite)
+    check_output(args.output, args.format, overwrite=args.overwrite)
     require(args.format)
 
 

@@ -127,6 +127,7 @@ def check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the top-k predictions of each image; name the files that failed."""
     from kerasimgcls._export import predict
+    from kerasimgcls._validation import printable
     from kerasimgcls.cli._common import load_run_model
 
     model = load_run_model(args.run_dir)
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             shown = ", ".join(
                 f"{item['class']} {item['probability']:.3f}" for item in row["top_k"]
             )
-            print(f"{row['image']}: {shown}")
+            print(printable(f"{row['image']}: {shown}"))
     if args.output is not None:
         images = "image" if len(rows) == 1 else "images"
         print(f"wrote {result.save(args.output)} ({len(rows)} {images})")
@@ -156,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for path, reason in result.failed:
-        print(f"kerasimgcls predict: cannot read {path}: {reason}", file=sys.stderr)
+        print(
+            printable(f"kerasimgcls predict: cannot read {path}: {reason}"),
+            file=sys.stderr,
+        )
     if result.failed:
         print(
             f"kerasimgcls predict: {len(result.failed)} of "

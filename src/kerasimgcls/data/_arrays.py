@@ -52,6 +52,11 @@ def _as_uint8_images(
         )
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty; received shape {array.shape}")
+    if 0 in array.shape[1:3]:
+        raise ValueError(
+            f"{name} must hold images of at least 1x1 pixels; received shape "
+            f"{array.shape}"
+        )
     if array.shape[-1] not in (1, 3, 4):
         raise ValueError(
             f"{name} must have 1, 3 or 4 channels in the last axis; received shape "

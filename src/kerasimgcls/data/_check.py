@@ -16,6 +16,7 @@ from kerasimgcls._validation import (
     check_path_exists,
     check_positive_int,
     check_scalar,
+    printable,
 )
 from kerasimgcls.data._files import (
     decode_file,
@@ -144,7 +145,9 @@ class ImageFolderReport:
         lines.extend(f"  warning: {w}" for w in self.warnings)
         lines.extend(f"  PROBLEM: {p}" for p in self.problems)
         lines.append("  OK" if self.ok else f"  {len(self.problems)} problem(s) found")
-        return "\n".join(lines)
+        # File and class names come from disk: a newline in one would forge a
+        # line of the report, an escape code would clear the screen.
+        return "\n".join(printable(line) for line in lines)
 
 
 def _top(counts: dict[str, int], limit: int = 5) -> str:

@@ -417,11 +417,13 @@ _JPEG_MODES = {1: "L", 3: "RGB"}
 def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
     """``(height, width, components)`` from a JPEG's frame header, or ``None``.
 
-    ``None`` also for a JPEG with an EXIF block (it may rotate the image), which
-    the normal path handles.
+    ``None`` also for a JPEG with an EXIF block anywhere before its first scan,
+    before or after the frame header (it may rotate the image): the normal path
+    applies the orientation, as Pillow does.
     """
     if not data.startswith(b"\xff\xd8"):
         return None
+    frame: tuple[int, int, int] | None = None
     index, end = 2, len(data) - 10
     while index < end:
         if data[index] != 0xFF:
@@ -429,16 +431,18 @@ def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
         marker = data[index + 1]
         if marker == 0xFF:  # fill byte
             index += 1
-        elif marker in _SOF_MARKERS:
+            continue
+        if marker == 0xDA:  # the first scan: every header segment has been seen
+            return frame
+        if _is_exif(data, index):
+            return None
+        if marker in _SOF_MARKERS and frame is None:
             if data[index + 4] != 8:  # bits per sample
                 return None
             height = (data[index + 5] << 8) | data[index + 6]
             width = (data[index + 7] << 8) | data[index + 8]
-            return height, width, data[index + 9]
-        elif marker == 0xDA or _is_exif(data, index):  # scan before any frame
-            return None
-        else:
-            index += 2 + ((data[index + 2] << 8) | data[index + 3])
+            frame = (height, width, data[index + 9])
+        index += 2 + ((data[index + 2] << 8) | data[index + 3])
     return None
 
 

@@ -28,6 +28,7 @@ from kerasimgcls._validation import (
     check_positive_int,
     check_rate,
     check_seed,
+    printable,
 )
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._files import (
@@ -165,6 +166,9 @@ def load_image_folder(
     layout = split_layout(root)
     train = _load_split(layout.get("train", root), class_names, options)
     names = train.class_names
+    for split in ("test", "validation"):
+        if split in layout and class_names is None:
+            _check_same_classes(layout[split], names)
     test = _load_split(layout["test"], names, options) if "test" in layout else None
     validation: Split | None = None
     if "validation" in layout:
@@ -284,20 +288,38 @@ def _check_options(
 
 
 def split_layout(root: Path) -> dict[str, Path]:
-    """Return ``{"train": ..., "test": ..., "validation": ...}`` for a split layout."""
+    """Return ``{"train": ..., "test": ..., "validation": ...}`` for a split layout.
+
+    ``root`` has a split layout when it holds ``train/`` (with class folders) and
+    nothing else, or ``train/`` beside ``test/``, ``validation/`` or ``val/``.
+    Other folders beside those are not classes: they are left out, with a
+    warning that names them (a ``notes/`` folder beside ``train/`` and ``test/``
+    would otherwise turn the layout into three classes, ``notes``, ``test`` and
+    ``train``). Without a split layout the result is ``{}``: ``root``'s folders
+    are the classes.
+    """
     folders = {
         entry.name: Path(entry.path)
         for entry in os.scandir(root)
         if entry.is_dir() and not entry.name.startswith(".")
     }
-    if "train" not in folders or not set(folders) <= set(_SPLIT_FOLDERS):
+    if "train" not in folders:
         return {}
     has_classes = any(
         entry.is_dir() and not entry.name.startswith(".")
         for entry in os.scandir(folders["train"])
     )
-    if not has_classes:
+    others = sorted(set(folders) - set(_SPLIT_FOLDERS))
+    splits = set(folders) & {"test", "validation", "val"}
+    if not has_classes or (others and not splits):
         return {}
+    if others:
+        warnings.warn(
+            f"{str(root)!r} holds train/ and {', '.join(sorted(splits))}/, so "
+            f"it is read as a split layout; the folder(s) {others} beside them are "
+            "not read (move them out to silence this)",
+            stacklevel=3,
+        )
     layout = {"train": folders["train"]}
     if "test" in folders:
         layout["test"] = folders["test"]
@@ -306,6 +328,37 @@ def split_layout(root: Path) -> dict[str, Path]:
             layout["validation"] = folders[candidate]
             break
     return layout
+
+
+def _check_same_classes(split: Path, class_names: Sequence[str]) -> None:
+    """Refuse a test or validation folder with a class that ``train/`` lacks.
+
+    Its images would otherwise be dropped without a word.
+
+    Raises:
+        ValueError: If ``split`` has a class folder not in ``class_names``.
+    """
+    extra = sorted(
+        entry.name
+        for entry in os.scandir(split)
+        if _is_folder(entry)
+        and not entry.name.startswith(".")
+        and entry.name not in class_names
+    )
+    if extra:
+        shown = [printable(name) for name in extra[:5]]
+        raise ValueError(
+            f"{str(split)!r} has class folder(s) {shown} that the training folder "
+            "does not have, so their images would be left out; add them to train/ "
+            "or remove them"
+        )
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _load_split(
@@ -319,11 +372,7 @@ def _load_split(
         )
     key = _content_key(scan, options)
     cache_stem = _cache_stem(scan.root, options)
-    cached = (
-        _read_cache(cache_stem, key, len(scan.class_names))
-        if cache_stem is not None
-        else None
-    )
+    cached = _read_cache(cache_stem, key, scan) if cache_stem is not None else None
     if cached is not None:
         images, labels, failed = cached
         logger.info("loaded %d images of %s from the cache", len(labels), root)
@@ -569,8 +618,15 @@ def _cache_stem(root: Path, options: _Options) -> Path | None:
 
 
 def _read_cache(
-    stem: Path, key: str, num_classes: int
+    stem: Path, key: str, scan: FolderScan
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64], list[str]] | None:
+    """The cached pixels of ``scan``, or ``None`` to decode the folder again.
+
+    The index is a file anyone may edit, so nothing in it is taken on trust: the
+    labels are those of the folder's files (the scan) less the failed ones, and
+    an index whose labels or failed files disagree with the scan, or whose pixel
+    file has another number of images, is ignored (and rewritten).
+    """
     index_file = stem.with_suffix(".json")
     try:
         index = json.loads(index_file.read_text(encoding="utf-8"))
@@ -581,22 +637,37 @@ def _read_cache(
             logger.warning("ignoring cache %s: it names an unexpected file", index_file)
             return None
         images = np.load(images_file, mmap_mode="r")
-        labels = np.asarray(index["labels"], dtype=np.int64)
-        failed = [str(item) for item in index["failed"]]
+        stored_labels, failed = index["labels"], index["failed"]
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         logger.warning("ignoring unreadable cache %s: %s", index_file, err)
         return None
+    labels = _labels_without(scan, failed)
     if (
-        images.dtype != np.uint8
+        labels is None
+        or not isinstance(stored_labels, list)
+        or [type(value) for value in stored_labels] != [int] * len(labels)
+        or stored_labels != labels.tolist()
+        or images.dtype != np.uint8
         or images.ndim != 4
         or len(images) != len(labels)
-        or (labels.size and (labels.min() < 0 or labels.max() >= num_classes))
     ):
         logger.warning("ignoring inconsistent cache %s", index_file)
         return None
-    return images, labels, failed
+    return images, labels, list(failed)
+
+
+def _labels_without(scan: FolderScan, failed: object) -> NDArray[np.int64] | None:
+    """The scan's labels less those of the ``failed`` files; ``None`` if not files."""
+    if not isinstance(failed, list) or len(set(map(str, failed))) != len(failed):
+        return None
+    position = {relative: number for number, relative in enumerate(scan.relative)}
+    if not all(isinstance(item, str) and item in position for item in failed):
+        return None
+    keep = np.ones(len(scan.relative), dtype=bool)
+    keep[[position[item] for item in failed]] = False
+    return scan.labels[keep]
 
 
 def _write_cache(

@@ -17,12 +17,16 @@ checked against the shape.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import pickle
+import pickletools
 from typing import Any
 
 import numpy as np
+
+from kerasimgcls._validation import limit, short_repr
 
 __all__ = ["UnsafePickleError", "safe_load"]
 
@@ -76,7 +80,7 @@ class _DtypeStandIn:
     def resolve(self) -> np.dtype[Any]:
         name = self.obj.decode("ascii") if isinstance(self.obj, bytes) else self.obj
         if not isinstance(name, str) or len(name) > 8 or not name.isalnum():
-            raise _RefusedError(f"a dtype described by {self.obj!r:.60}")
+            raise _RefusedError(f"a dtype described by {short_repr(self.obj, 60)}")
         try:
             dtype = np.dtype(name)
         except TypeError as err:
@@ -95,7 +99,7 @@ class _DtypeStandIn:
             or (len(state) == 9 and state[8] is not None)
         ):
             raise _RefusedError(
-                f"a dtype {name!r} with the state {state!r:.120}, which gives it "
+                f"a dtype {name!r} with the state {short_repr(state, 120)}, which gives it "
                 "fields, sub-arrays or flags"
             )
         order = state[1].decode("ascii") if isinstance(state[1], bytes) else state[1]
@@ -121,7 +125,7 @@ class _ArrayStandIn:
         if isinstance(state, tuple) and len(state) == 5:
             state = state[1:]  # (version, shape, dtype, is_fortran, data)
         if not isinstance(state, tuple) or len(state) != 4:
-            raise _RefusedError(f"an array state {state!r:.80}")
+            raise _RefusedError(f"an array state {short_repr(state, 80)}")
         self.shape, self.dtype, self.fortran, self.data = state
 
     def build(self) -> np.ndarray[Any, Any]:
@@ -134,7 +138,7 @@ class _ArrayStandIn:
             or len(shape) > _MAX_DIMENSIONS
             or not all(type(side) is int and side >= 0 for side in shape)
         ):
-            raise _RefusedError(f"an array of shape {shape!r:.80}")
+            raise _RefusedError(f"an array of shape {short_repr(shape, 80)}")
         if not isinstance(self.data, bytes | bytearray):
             # An object array lists its elements here; a CIFAR batch has none.
             raise _RefusedError(f"array contents given as {type(self.data).__name__}")
@@ -153,7 +157,7 @@ def _reconstruct(subtype: Any, shape: Any, typecode: Any) -> _ArrayStandIn:
     # numpy.core.multiarray._reconstruct(ndarray, (0,), b"b"): an empty array that
     # the pickle's BUILD then fills through __setstate__.
     if subtype is not _NdarrayStandIn:
-        raise _RefusedError(f"_reconstruct of {subtype!r:.60}")
+        raise _RefusedError(f"_reconstruct of {short_repr(subtype, 60)}")
     return _ArrayStandIn()
 
 
@@ -164,16 +168,42 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> _ArrayStandI
     return array
 
 
-def _encode_latin1(text: Any, encoding: Any = "latin1") -> bytes:
-    # Python 3 writes bytes at protocol 2 as _codecs.encode(str, "latin1"); any
-    # other codec (zlib, bz2, ...) is refused so it cannot expand data.
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "latin_1"):
-        raise _RefusedError(f"_codecs.encode with encoding {encoding!r:.40}")
-    return text.encode("latin1")
+class _Budget:
+    """The bytes one load may still produce: twice the pickle's own size.
+
+    Every byte an ``_codecs.encode`` call produces comes from a string in the
+    file, and every byte of an array from bytes in the file (or from such an
+    encoded string), so a genuine batch never produces more than twice its size;
+    one 1 MB string encoded 1,500 times through the memo would.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def spend(self, size: int, what: str) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise _RefusedError(
+                f"{what} that, with the others, produce more bytes than the file "
+                "holds (its objects are reused through the pickle's memo)"
+            )
+
+    def encode_latin1(self, text: Any, encoding: Any = "latin1") -> bytes:
+        # Python 3 writes bytes at protocol 2 as _codecs.encode(str, "latin1");
+        # any other codec (zlib, bz2, ...) is refused so it cannot expand data.
+        if not isinstance(text, str) or encoding not in (
+            "latin1",
+            "latin-1",
+            "latin_1",
+        ):
+            raise _RefusedError(
+                f"_codecs.encode with encoding {short_repr(encoding, 40)}"
+            )
+        self.spend(len(text), "_codecs.encode calls")
+        return text.encode("latin1")
 
 
 _STAND_INS: dict[tuple[str, str], Any] = {
-    ("_codecs", "encode"): _encode_latin1,
     ("numpy", "ndarray"): _NdarrayStandIn,
     ("numpy", "dtype"): _DtypeStandIn,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
@@ -184,11 +214,14 @@ _STAND_INS: dict[tuple[str, str], Any] = {
 
 
 class _AllowListUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, source: str) -> None:
+    def __init__(self, data: bytes, source: str, budget: _Budget) -> None:
         super().__init__(io.BytesIO(data), encoding="bytes")
         self._source = source
+        self._budget = budget
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("_codecs", "encode"):
+            return self._budget.encode_latin1
         stand_in = _STAND_INS.get((module, name))
         if stand_in is not None:
             return stand_in
@@ -206,26 +239,93 @@ class _AllowListUnpickler(pickle.Unpickler):
         )
 
 
-def _materialize(value: Any, depth: int = 0) -> Any:
-    """Replace the array stand-ins in ``value`` by arrays; refuse anything else odd."""
-    if depth > _MAX_DEPTH:
-        raise _RefusedError(f"containers nested more than {_MAX_DEPTH} deep")
-    if isinstance(value, _ArrayStandIn):
-        return value.build()
-    if isinstance(value, dict):
-        return {
-            _materialize(key, depth + 1): _materialize(item, depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_materialize(item, depth + 1) for item in value]
-    if isinstance(value, tuple):
-        return tuple(_materialize(item, depth + 1) for item in value)
-    if value is None or isinstance(value, bool | int | float | str | bytes):
-        return value
-    if isinstance(value, bytearray):
-        return bytes(value)
-    raise _RefusedError(f"a {type(value).__name__} outside an array")
+# Opcodes that store into, or read from, the unpickler's memo by index. CPython
+# grows the memo to the largest index (zero-filled), so a 9-byte pickle naming
+# index 2**27 allocates a gigabyte before anything can be checked.
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+def _prescan(data: bytes) -> None:
+    """Refuse a pickle with too many opcodes or a memo index beyond its opcodes.
+
+    A pickler numbers its memo entries 0, 1, 2...: one per opcode at most, so an
+    index past the number of opcodes is never genuine. Runs before anything is
+    unpickled; its cost is one pass over the opcodes.
+    """
+    max_opcodes = limit("max_pickle_opcodes")
+    count = 0
+    largest = -1
+    # A file that is not a valid pickle stops the scan; the unpickler then says
+    # what is wrong with it, once the memo indexes seen so far are checked.
+    with contextlib.suppress(ValueError, TypeError, KeyError, UnicodeDecodeError):
+        for opcode, argument, _ in pickletools.genops(data):
+            count += 1
+            if count > max_opcodes:
+                raise _RefusedError(
+                    f"more than {max_opcodes:,} pickle opcodes "
+                    "(KERASIMGCLS_MAX_PICKLE_OPCODES)"
+                )
+            if opcode.name in _MEMO_PUTS:
+                largest = max(largest, int(argument or 0))
+    if largest >= max(count, 1):
+        raise _RefusedError(
+            f"a memo index {largest:,} in a pickle of {count:,} opcodes"
+        )
+
+
+class _Builder:
+    """Replace the stand-ins of an unpickled value by arrays, visiting each once.
+
+    Objects the pickle shares through its memo (``x = [x, x]`` forty times) stay
+    shared: each distinct container is built once (a walk that copied them would
+    visit 2**40 leaves), and the distinct containers are counted against
+    ``max_pickle_objects``.
+    """
+
+    def __init__(self, budget: _Budget) -> None:
+        self.budget = budget
+        self.built: dict[int, Any] = {}
+        self.keep: list[Any] = []  # the originals, so that their ids stay unique
+        self.left = limit("max_pickle_objects")
+
+    def build(self, value: Any, depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            raise _RefusedError(f"containers nested more than {_MAX_DEPTH} deep")
+        if value is None or isinstance(value, bool | int | float | str | bytes):
+            return value
+        done = self.built.get(id(value), self)
+        if done is not self:
+            return done
+        self.left -= 1
+        if self.left < 0:
+            raise _RefusedError(
+                f"more than {limit('max_pickle_objects'):,} distinct objects "
+                "(KERASIMGCLS_MAX_PICKLE_OBJECTS)"
+            )
+        self.keep.append(value)
+        return self._build_new(value, depth)
+
+    def _build_new(self, value: Any, depth: int) -> Any:
+        key = id(value)
+        if isinstance(value, _ArrayStandIn):
+            if isinstance(value.data, bytes | bytearray):
+                self.budget.spend(len(value.data), "arrays")
+            built: Any = value.build()
+        elif isinstance(value, dict):
+            built = self.built[key] = {}
+            for item_key, item in value.items():
+                built[self.build(item_key, depth + 1)] = self.build(item, depth + 1)
+        elif isinstance(value, list):
+            built = self.built[key] = []
+            built.extend(self.build(item, depth + 1) for item in value)
+        elif isinstance(value, tuple):
+            built = tuple(self.build(item, depth + 1) for item in value)
+        elif isinstance(value, bytearray):
+            built = bytes(value)
+        else:
+            raise _RefusedError(f"a {type(value).__name__} outside an array")
+        self.built[key] = built
+        return built
 
 
 def safe_load(data: bytes, source: str) -> Any:
@@ -238,8 +338,10 @@ def safe_load(data: bytes, source: str) -> Any:
             :class:`ValueError`).
     """
     try:
-        loaded = _AllowListUnpickler(data, source).load()
-        return _materialize(loaded)
+        _prescan(data)
+        budget = _Budget(2 * len(data) + 4096)
+        loaded = _AllowListUnpickler(data, source, budget).load()
+        return _Builder(budget).build(loaded)
     except UnsafePickleError:
         raise
     except _RefusedError as err:

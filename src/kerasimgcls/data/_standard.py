@@ -45,10 +45,12 @@ from kerasimgcls._validation import (
     check_rate,
     check_seed,
     limit,
+    short_repr,
 )
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._safe_pickle import safe_load
 from kerasimgcls.data._split import train_validation_split
+from kerasimgcls.data._tar_headers import check_tar_headers
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -608,6 +610,11 @@ def _extract_checked(archive: Path, staging: Path, source: _Source) -> None:
         "bound with the environment variable named"
     )
     try:
+        check_tar_headers(archive, fix.split("?")[0] + "? Download it again")
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
         with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw) as handle:
             members = []
             total = 0
@@ -629,6 +636,7 @@ def _extract_checked(archive: Path, staging: Path, source: _Source) -> None:
                         f"{str(archive)!r} unpacks to more than {max_total:,} bytes. "
                         f"{fix} (KERASIMGCLS_MAX_ARCHIVE_BYTES)."
                     )
+                _check_member_name(member, archive, fix)
                 parts = Path(member.name).parts
                 if member.name.startswith(("/", "\\")) or ".." in parts:
                     raise ValueError(
@@ -647,6 +655,30 @@ def _extract_checked(archive: Path, staging: Path, source: _Source) -> None:
             f"cannot extract {str(archive)!r} (truncated or not a tar archive): "
             f"{err or type(err).__name__}. {fix.split('?')[0]}? Download it again."
         ) from err
+
+
+# The longest name of one folder or file on common file systems (NAME_MAX).
+_NAME_MAX = 255
+
+
+def _check_member_name(member: tarfile.TarInfo, archive: Path, fix: str) -> None:
+    """Refuse a member name too deep, or with a part too long, to extract."""
+    parts = member.name.split("/")
+    depth = limit("max_archive_path_depth")
+    if len(parts) > depth:
+        raise ValueError(
+            f"{str(archive)!r}: member {member.name[:60]!r}... is {len(parts):,} "
+            f"folders deep, more than the {depth} allowed. {fix} "
+            "(KERASIMGCLS_MAX_ARCHIVE_PATH_DEPTH)."
+        )
+    for part in (*parts, *member.linkname.split("/")):
+        size = len(part.encode("utf-8", "surrogateescape"))
+        if size > _NAME_MAX:
+            raise ValueError(
+                f"{str(archive)!r}: member {member.name[:60]!r}... has a name part "
+                f"of {size:,} bytes, more than the {_NAME_MAX} a file system allows; "
+                f"is it the official archive? Download it again."
+            )
 
 
 # --- reading the files -------------------------------------------------------------
@@ -682,7 +714,7 @@ def _names(meta: Any, key: bytes, path: Path, count: int) -> tuple[str, ...]:
             text = name.decode("utf-8") if isinstance(name, bytes) else name
         except UnicodeDecodeError as err:
             raise ValueError(
-                f"{str(path)!r}: class name {index} is not UTF-8 text: {name!r:.60}"
+                f"{str(path)!r}: class name {index} is not UTF-8 text: {short_repr(name, 60)}"
             ) from err
         if not isinstance(text, str):
             raise ValueError(

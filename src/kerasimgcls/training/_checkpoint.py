@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasimgcls._validation import short_repr
 from kerasimgcls.training._divergence import DivergenceGuard
 from kerasimgcls.training._history import History
 from kerasimgcls.training._resume import (
@@ -137,7 +138,14 @@ class RunCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
     def load_callback_states(self) -> None:
         """Load the restored states into the callbacks (once)."""
         for key, state in self._pending.items():
-            set_state(self.stateful[key], state)
+            try:
+                set_state(self.stateful[key], state)
+            except (ValueError, TypeError, KeyError) as err:
+                raise ValueError(
+                    f"the checkpoint {str(self.run_dir.checkpoint)!r} holds a state of "
+                    f"{key} that it cannot load ({short_repr(str(err), 200)}); delete "
+                    "it (or pass overwrite=True) to start the run again"
+                ) from err
         self._pending = {}
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:

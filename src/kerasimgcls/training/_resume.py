@@ -21,6 +21,7 @@ and read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from kerasimgcls._io import atomic_path
+from kerasimgcls._validation import short_repr
 
 __all__ = ["load_checkpoint", "restore_variables", "save_checkpoint", "snapshot"]
 
@@ -119,7 +121,7 @@ def load_checkpoint(
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         found = state.get("format_version") if isinstance(state, dict) else state
         raise ValueError(
-            f"the checkpoint {str(path)!r} has format version {found!r:.40}; this "
+            f"the checkpoint {str(path)!r} has format version {short_repr(found, 40)}; this "
             f"version reads {FORMAT_VERSION}"
         )
     _check_state(state, path)
@@ -140,26 +142,71 @@ def _check_stored(path: str | os.PathLike[str]) -> None:
 
 _STATE_TYPES = {
     "epoch": "a non-negative integer",
-    "history": "a list of rows",
-    "callbacks": "a mapping",
+    "history": "a list of rows of numbers, one per completed epoch",
+    "stopped": "true or false",
+    "callbacks": "a mapping of mappings",
     "config": "a mapping",
 }
 
 
 def _check_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Check the types of the loop state a resume reads (the file may be edited)."""
-    epoch, history = state.get("epoch"), state.get("history")
-    valid = {
-        "epoch": type(epoch) is int and epoch >= 0,
-        "history": isinstance(history, list)
-        and all(isinstance(row, dict) for row in history),
-        "callbacks": isinstance(state.get("callbacks", {}), dict),
-        "config": isinstance(state.get("config", {}), dict),
-    }
-    for key, ok in valid.items():
-        if not ok:
+    """Check every field of the loop state a resume reads (the file may be edited).
+
+    Each field has its type, and the fields agree with each other: one history
+    row per completed epoch, numbered 1, 2, ..., its values numbers (or empty),
+    and no more epochs than the configuration's ``epochs``.
+
+    Raises:
+        ValueError: If a field is missing, of another type, or disagrees with the
+            rest; the message names the file and the field.
+    """
+    for key in _STATE_TYPES:
+        problem = _field_problem(state, key)
+        if problem is not None:
             raise ValueError(
-                f"the checkpoint {str(path)!r} is damaged: {key!r} is "
-                f"{state.get(key)!r:.60}, expected {_STATE_TYPES[key]}; delete it "
-                "(or pass overwrite=True) to start the run again"
+                f"the checkpoint {str(path)!r} is damaged: {key!r} is {problem}, "
+                f"expected {_STATE_TYPES[key]}; delete it (or pass overwrite=True) "
+                "to start the run again"
             )
+
+
+def _field_problem(state: dict[str, Any], key: str) -> str | None:
+    """What is wrong with ``state[key]``, in words, or ``None``."""
+    value = state.get(key, {} if key in ("callbacks", "config") else None)
+    if key == "stopped":
+        return None if isinstance(state.get(key, False), bool) else short_repr(value)
+    if key in ("callbacks", "config"):
+        ok = isinstance(value, dict) and (
+            key == "config" or all(isinstance(item, dict) for item in value.values())
+        )
+        return None if ok else short_repr(value, 60)
+    if key == "epoch":
+        if type(value) is not int or value < 0:
+            return short_repr(value, 60)
+        epochs = state.get("config", {}).get("epochs")
+        if type(epochs) is int and value > epochs:
+            return f"{value}, more than the run's {epochs} epochs"
+        history = state.get("history")
+        if isinstance(history, list) and len(history) != value:
+            return f"{value} but the history has {len(history)} rows"
+        return None
+    return _history_problem(value)
+
+
+def _history_problem(history: Any) -> str | None:
+    if not isinstance(history, list):
+        return short_repr(history, 60)
+    for number, row in enumerate(history, start=1):
+        if not isinstance(row, dict):
+            return f"row {number} = {short_repr(row, 60)}"
+        if row.get("epoch", number) != number:
+            return f"row {number} numbered epoch {short_repr(row.get('epoch'))}"
+        for name, value in row.items():
+            number_or_none = value is None or (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
+            if not number_or_none:
+                return f"row {number} with {short_repr(name)}={short_repr(value)}"
+    return None

@@ -85,15 +85,73 @@ def _check_writable(directory: Path) -> None:
 
 
 def _remove_run_files(directory: Path) -> None:
-    for name in RUN_FILES:
-        target = directory / name
-        if target.is_symlink():
-            target.unlink()  # the link only, never what it points to
-        elif target.is_dir():
+    """Delete the run files of ``directory``, after checking every one is ours.
+
+    Nothing is deleted unless all of it may be: a ``checkpoints/`` or
+    ``tensorboard/`` folder holding a file the library does not write, or a
+    folder where a run file belongs, refuses the whole removal.
+    """
+    removals = [_removal(directory / name) for name in RUN_FILES]
+    for target in removals:
+        if target is None:
+            continue
+        if target.is_symlink() or not target.is_dir():
+            target.unlink()  # a link only, never what it points to
+        else:
             shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
     _remove_partial_writes(directory)
+
+
+# What a run writes inside its folders: exactly these names, nothing else.
+_FOLDER_CONTENTS = {
+    "checkpoints": re.compile(r"last\.npz|" + r"\.last\.[a-z0-9_]+\.tmp\.npz"),
+    "tensorboard": re.compile(r"(.+/)?events\.out\.tfevents\.[^/]+|plugins/.+"),
+}
+
+
+def _removal(target: Path) -> Path | None:
+    """``target`` if it is a run file that may be deleted, ``None`` if absent.
+
+    Raises:
+        FileExistsError: If it holds, or is, something the library did not write.
+    """
+    if not target.is_symlink() and not target.exists():
+        return None
+    if target.is_symlink():
+        return target
+    expected = _FOLDER_CONTENTS.get(target.name)
+    if expected is None:
+        if target.is_dir():
+            raise FileExistsError(
+                f"run_dir {str(target.parent)!r} holds a folder {target.name!r} where "
+                "a run writes a file; overwrite replaces only a run's own files. "
+                "Move it away, or choose a new run_dir"
+            )
+        return target
+    if not target.is_dir():
+        return target
+    for entry in sorted(target.rglob("*")):
+        relative = entry.relative_to(target).as_posix()
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        if not expected.fullmatch(relative):
+            raise FileExistsError(
+                f"run_dir {str(target.parent)!r} holds {target.name}/{relative}, "
+                "which kerasimgcls does not write; overwrite replaces only a run's "
+                "own files. Move it away, or choose a new run_dir"
+            )
+    return target
+
+
+def _holds_a_run(directory: Path) -> bool:
+    """Whether ``run.json`` says ``directory`` holds a kerasimgcls run."""
+    try:
+        info = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and str(info.get("format", "")).startswith(
+        "kerasimgcls-run/"
+    )
 
 
 def _partial_writes(directory: Path) -> list[Path]:
@@ -187,13 +245,20 @@ def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool
             f"cannot create run_dir {str(directory)!r} ({err.strerror or err})"
         ) from err
     _check_writable(directory)
-    if overwrite:
-        _remove_run_files(directory)
-        return False
     partial = {path.name for path in _partial_writes(directory)}
     entries = sorted(
         p.name for p in directory.iterdir() if p.name not in (LOCK_FILE, *partial)
     )
+    if overwrite:
+        if entries and not _holds_a_run(directory):
+            shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
+            raise FileExistsError(
+                f"run_dir {str(directory)!r} is not a kerasimgcls run (it has no "
+                f"run.json of one) and is not empty ({shown}); overwrite replaces "
+                "only a run's own files. Choose a new run_dir"
+            )
+        _remove_run_files(directory)
+        return False
     if (directory / CHECKPOINT).is_file():
         _remove_partial_writes(directory)
         return True
@@ -224,42 +289,61 @@ def run_dir_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
 
     A second training into the same directory fails at once instead of mixing its
     files with the first one's. The lock is an ``flock`` that the kernel releases
-    when the process ends, so a lock left by a killed process is free again.
-    If the directory cannot be created, or is a folder of other files (which
-    :func:`prepare_run_dir` refuses untouched), nothing is locked.
+    when the process ends, so a lock left by a killed process is free again. The
+    lock file is removed when the lock is released (only the file this process
+    locked). If the directory cannot be created, or is a folder of other files
+    (which :func:`prepare_run_dir` refuses untouched), nothing is locked; a lock
+    that cannot be taken (a symbolic link or a folder named
+    ``.kerasimgcls.lock``) stops the run.
 
     Raises:
-        RuntimeError: If another process holds the lock; the message names it.
+        RuntimeError: If another process holds the lock (the message names it),
+            or the lock file cannot be used.
+        PermissionError: If the lock file cannot be created (a read-only
+            directory).
     """
     directory = Path(run_dir)
     with contextlib.ExitStack() as stack:
-        held: bool | None = None
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            if _may_hold_a_run(directory):
-                lock = file_lock(directory / LOCK_FILE, blocking=False)
-                held = stack.enter_context(lock)
+            may_lock = _may_hold_a_run(directory)
         except OSError:
-            held = None
-        if held is False:
-            raise RuntimeError(
-                f"run_dir {str(directory)!r} is in use by another training "
-                f"({_lock_owner(directory)}); wait for it to finish or choose "
-                "another run_dir"
-            )
-        if held:
+            may_lock = False  # prepare_run_dir says why, in one line
+        if may_lock:
             owner = f"process {os.getpid()} on {socket.gethostname()} since {utc_now()}"
-            with contextlib.suppress(OSError):
-                (directory / LOCK_FILE).write_text(owner + "\n", encoding="utf-8")
-            # A run refused before it wrote anything leaves the folder as it was.
-            stack.callback(_remove_lone_lock, directory)
+            lock = file_lock(
+                directory / LOCK_FILE, blocking=False, note=owner + "\n", remove=True
+            )
+            try:
+                held = stack.enter_context(lock)
+            except OSError as err:
+                raise _lock_error(directory, err) from err
+            if not held:
+                raise RuntimeError(
+                    f"run_dir {str(directory)!r} is in use by another training "
+                    f"({_lock_owner(directory)}); wait for it to finish or choose "
+                    "another run_dir"
+                )
         yield
 
 
-def _remove_lone_lock(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        if [entry.name for entry in directory.iterdir()] == [LOCK_FILE]:
-            (directory / LOCK_FILE).unlink()
+def _lock_error(directory: Path, err: OSError) -> OSError | RuntimeError:
+    """The one-line error for a lock file that cannot be taken."""
+    path = str(directory / LOCK_FILE)
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionError(
+            err.errno,
+            f"run_dir is not writable: {str(directory)!r} (cannot create the lock "
+            f"{path!r}: {err.strerror})",
+        )
+    reason = {
+        errno.ELOOP: "it is a symbolic link",
+        errno.EISDIR: "it is a folder",
+    }.get(err.errno or 0, err.strerror or str(err))
+    return RuntimeError(
+        f"cannot lock run_dir {str(directory)!r}: the lock file {path!r} cannot be "
+        f"used ({reason}); remove it if no training is running, and run again"
+    )
 
 
 def _may_hold_a_run(directory: Path) -> bool:
@@ -267,7 +351,7 @@ def _may_hold_a_run(directory: Path) -> bool:
     checkpoints = directory / "checkpoints"
     return (
         not any(directory.iterdir())
-        or (directory / LOCK_FILE).exists()
+        or os.path.lexists(directory / LOCK_FILE)
         or (directory / "run.json").is_file()
         or (checkpoints.is_dir() and not checkpoints.is_symlink())
     )
@@ -556,7 +640,25 @@ class RunDirectory:
             previous = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return previous if isinstance(previous, dict) else {}
+        if not isinstance(previous, dict):
+            return {}
+        # Carried into the new run.json: checked, as anything read back is.
+        started, resumes = previous.get("started_at"), previous.get("resumes", [])
+        if not (started is None or isinstance(started, str)) or not (
+            isinstance(resumes, list)
+            and all(
+                isinstance(item, dict)
+                and type(item.get("epoch")) is int
+                and isinstance(item.get("at"), str)
+                for item in resumes
+            )
+        ):
+            raise ValueError(
+                f"{str(path)!r} is damaged: 'started_at' must be a time and "
+                "'resumes' a list of {epoch, at}; delete it (or pass overwrite=True) "
+                "to start the run again"
+            )
+        return previous
 
     def _write(self) -> None:
         assert self.path is not None

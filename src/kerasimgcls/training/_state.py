@@ -67,7 +67,23 @@ def early_stopping_state(callback: keras.callbacks.EarlyStopping) -> dict[str, A
 def load_early_stopping_state(
     callback: keras.callbacks.EarlyStopping, state: dict[str, Any]
 ) -> None:
-    """Set a Keras ``EarlyStopping``'s state from :func:`early_stopping_state`."""
+    """Set a Keras ``EarlyStopping``'s state from :func:`early_stopping_state`.
+
+    Raises:
+        ValueError: If a field is missing or of the wrong type (an edited file).
+    """
+    counts = ("wait", "stopped_epoch", "best_epoch")
+    best, weights = state.get("best"), state.get("best_weights")
+    if (
+        any(type(state.get(key)) is not int or state[key] < 0 for key in counts)
+        or not (best is None or (isinstance(best, float | int) and best is not True))
+        or not (weights is None or isinstance(weights, list))
+    ):
+        raise ValueError(
+            "the EarlyStopping state must hold non-negative integers wait, "
+            "stopped_epoch and best_epoch, a number or null best and a list or null "
+            "best_weights"
+        )
     callback.wait = int(state["wait"])
     callback.stopped_epoch = int(state["stopped_epoch"])
     callback.best = state["best"]
