@@ -63,7 +63,7 @@ def test_report_refuses_bad_input(digits_run: Path, tmp_path: Path, capsys) -> N
     assert main(["report", str(tmp_path)]) == 2
     assert "has no run.json" in capsys.readouterr().err
     assert main(["report", str(digits_run), "--top-losses", "0"]) == 2
-    assert "--top-losses must be a positive integer" in capsys.readouterr().err
+    assert "--top-losses must be >= 1" in capsys.readouterr().err
 
 
 def _chromium() -> str | None:

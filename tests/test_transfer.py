@@ -361,13 +361,16 @@ def test_cli_refuses_missing_imagenet_weights_before_reading_data(
     from kerasimgcls.cli import main
 
     _offline(monkeypatch)
-    # The folder does not exist: had the data been read first, that would fail.
-    argv = ["train", "--data-dir", str(tmp_path / "absent"), "--recipe", "transfer"]
+    # The classes hold no image: had the data been read first, that would fail.
+    for name in ("cat", "dog"):
+        (tmp_path / "empty" / name).mkdir(parents=True)
+        (tmp_path / "empty" / name / "notes.txt").write_text("not an image")
+    argv = ["train", "--data-dir", str(tmp_path / "empty"), "--recipe", "transfer"]
     assert main([*argv, "--run-dir", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.strip()
     assert "--model mobilenet_v3_small" in error
     assert "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5" in error
-    assert "--model-arg weights=null" in error and "absent" not in error
+    assert "--model-arg weights=null" in error and "empty" not in error
     assert len(error.splitlines()) == 1 and not (tmp_path / "run").exists()
 
 

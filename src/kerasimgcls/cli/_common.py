@@ -560,6 +560,12 @@ def check_run(path: str) -> dict[str, Any]:
     config = read_run_json(path)
     model = Path(path) / "model.keras"
     if not model.is_file():
+        if config.get("status") == "running":
+            raise ValueError(
+                f"RUN_DIR {str(path)!r} holds a run that is still running (run.json "
+                "says status 'running'); use it when it has finished (if no "
+                "training is running, run the same train command again to finish it)"
+            )
         raise FileNotFoundError(
             f"RUN_DIR has no model.keras: {str(path)!r} (did the run finish?)"
         )
