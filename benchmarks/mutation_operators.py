@@ -358,8 +358,9 @@ SPOTCHECK: dict[str, Patch] = {
     "numpy_globals_reach_the_real_unpickler": OPERATORS["pickle_numpy_prefix"],
     "class_weight_not_compared_on_resume": Patch(
         "src/kerasimgcls/training/_checkpoint.py",
-        '_NOT_COMPARED = ("steps_per_execution", "tta")',
-        '_NOT_COMPARED = ("steps_per_execution", "tta", "class_weight")',
+        'RESUME_SAFE_FIELDS: tuple[str, ...] = ("steps_per_execution", "tta")',
+        'RESUME_SAFE_FIELDS: tuple[str, ...] = ("steps_per_execution", "tta", '
+        '"class_weight")',
         (
             "tests/test_resume_fields.py",
             "tests/test_training.py::test_checkpoint_of_another_configuration_is_refused",
