@@ -52,10 +52,16 @@ CLI = "src/kerasimgcls/cli/__init__.py"
 LOADERS = ("tests/test_safe_loaders.py",)
 PICKLE_TESTS = (
     *LOADERS,
+    "tests/test_hostile_budget.py",
     "tests/test_data_safe_pickle.py",
     "tests/test_hostile_data.py",
 )
-ARCHIVE_TESTS = (*LOADERS, "tests/test_hostile_data.py", "tests/test_data_standard.py")
+ARCHIVE_TESTS = (
+    *LOADERS,
+    "tests/test_hostile_budget.py",
+    "tests/test_hostile_data.py",
+    "tests/test_data_standard.py",
+)
 
 
 @dataclass(frozen=True)
@@ -422,7 +428,7 @@ SPOTCHECK: dict[str, Patch] = {
 }
 
 SETS = {"operators": OPERATORS, "spotcheck": SPOTCHECK}
-_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+_FAILED = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", re.MULTILINE)
 
 
 def run_patch(patch: Patch, *, timeout: int = 900) -> dict[str, object]:

@@ -162,6 +162,13 @@ def test_the_allowed_names_build_nothing_but_inert_stand_ins() -> None:
     )
 
 
+def test_a_memo_index_beyond_the_opcodes_is_refused() -> None:
+    # LONG_BINPUT 1,000,000 in a pickle of five opcodes: CPython would grow the
+    # memo to a million entries (8 MB; 2**27 would be a gigabyte) before loading.
+    data = b"\x80\x02]r" + (10**6).to_bytes(4, "little") + b"."
+    assert "a memo index 1,000,000 in a pickle of 4 opcodes" in _refusal(data)
+
+
 def test_persistent_ids_are_refused() -> None:
     assert "persistent ids" in _refusal(b"\x80\x02K\x01Q.")
 
@@ -295,6 +302,62 @@ def test_a_member_leaving_the_folder_is_refused_in_one_line(
     assert "would be written outside the extraction folder" in message
     assert "\n" not in message
     assert not (tmp_path / "escaped").exists() and not Path("/tmp/escaped").exists()
+
+
+def test_a_name_part_longer_than_a_file_system_allows_is_refused(
+    tmp_path: Path,
+) -> None:
+    for part in ("n" * 255, "n" * 256):
+        root = tmp_path / str(len(part))
+        root.mkdir()
+        info = _member(f"{FOLDER}/{part}", tarfile.REGTYPE, size=1, mode=0o644)
+        archive = _archive(root / "cifar-10-python.tar.gz", [(info, b"x")])
+        if len(part) == 255:
+            load_cifar10(data_dir=archive, validation_split=0.0)
+            continue
+        with pytest.raises(ValueError, match="has a name part of 256 bytes, more than"):
+            load_cifar10(data_dir=archive)
+
+
+def test_a_stale_extraction_that_is_a_symlink_is_not_replaced(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / FOLDER).mkdir(parents=True)
+    link = tmp_path / "cifar-10-python_extracted"
+    link.symlink_to(elsewhere, target_is_directory=True)
+    archive = _archive(tmp_path / "cifar-10-python.tar.gz", [])
+    with pytest.raises(ValueError, match="holds an outdated or incomplete extraction"):
+        load_cifar10(data_dir=archive)
+    assert link.is_symlink() and (elsewhere / FOLDER).is_dir()
+
+
+def test_a_damaged_header_is_named_by_the_header_walk(tmp_path: Path) -> None:
+    archive = _archive(tmp_path / "good.tar.gz", [])
+    plain = bytearray(gzip.decompress(archive.read_bytes()))
+    with tarfile.open(fileobj=io.BytesIO(bytes(plain))) as handle:
+        second = handle.getmembers()[1].offset
+    plain[second + 100] ^= 0x01  # a mode byte: the stored checksum no longer holds
+    damaged = tmp_path / "cifar-10-python.tar.gz"
+    damaged.write_bytes(gzip.compress(bytes(plain)))
+    with pytest.raises(
+        ValueError, match=f"has a damaged header \\(at byte {second:,}\\)"
+    ):
+        load_cifar10(data_dir=damaged)
+
+
+def test_a_pax_size_record_counts_in_the_archive_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PAX header says the next member holds 1 GiB; its own header says 1 byte.
+    # The walk counts the PAX size (what tarfile will believe), so the archive is
+    # refused as too large before tarfile reads it.
+    info = _member(f"{FOLDER}/big", tarfile.REGTYPE, size=1, mode=0o644)
+    info.pax_headers = {"size": str(1 << 30)}
+    archive = _archive(
+        tmp_path / "cifar-10-python.tar.gz", [(info, b"x")], format=tarfile.PAX_FORMAT
+    )
+    monkeypatch.setenv("KERASIMGCLS_MAX_ARCHIVE_BYTES", str(1 << 29))
+    with pytest.raises(ValueError, match="bytes, headers included"):
+        load_cifar10(data_dir=archive)
 
 
 def test_pax_and_gnu_long_names_extract_like_plain_ones(tmp_path: Path) -> None:
