@@ -4,7 +4,7 @@ mutmut edits what is there (``<`` to ``<=``, a constant to another); it never ad
 branch, so an allow-list that grows, a bound that is no longer checked or a path
 check that always passes survive a high mutmut score. Each :class:`Patch` here is
 one such edit, written as a source replacement: this script copies ``src/``,
-``tests/`` and ``pyproject.toml`` into a scratch folder, applies the patch there,
+``tests/``, ``docs/`` and ``pyproject.toml`` into a scratch folder, applies the patch there,
 runs the patch's tests against the patched copy (``-x``, one process) and records
 whether a test failed (*killed*) and which one.
 
@@ -438,6 +438,8 @@ def run_patch(patch: Patch, *, timeout: int = 900) -> dict[str, object]:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(REPO_ROOT / "src", folder / "src", ignore=ignore)
         shutil.copytree(REPO_ROOT / "tests", folder / "tests", ignore=ignore)
+        # Some tests read the docs (the security page lists every bound).
+        shutil.copytree(REPO_ROOT / "docs", folder / "docs", ignore=ignore)
         shutil.copy(REPO_ROOT / "pyproject.toml", folder / "pyproject.toml")
         source = folder / patch.path
         text = source.read_text(encoding="utf-8")

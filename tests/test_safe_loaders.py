@@ -552,3 +552,15 @@ def test_a_bound_admits_its_value_and_refuses_one_more(
     message = str(error.value)
     assert "\n" not in message and "Traceback" not in message
     assert variable in message or f"{value - 1:,}" in message, message
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "many", "1.5"])
+def test_a_bound_from_the_environment_must_be_a_positive_integer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    for field in dataclasses.fields(ResourceBudget):
+        monkeypatch.setenv(f"KERASIMGCLS_{field.name.upper()}", text)
+    _, load = _bound_pickle_opcodes(tmp_path)
+    with pytest.raises(ValueError, match="must be a positive integer") as error:
+        load()
+    assert "\n" not in str(error.value)
