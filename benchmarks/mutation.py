@@ -171,6 +171,54 @@ MODULES: dict[str, Module] = {
             "_write",
         ),
     ),
+    # --- issue 25: where the risk is -------------------------------------------
+    "tar_headers": Module(
+        "src/kerasimgcls/data/_tar_headers.py",
+        ("tests/test_safe_loaders.py", "tests/test_hostile_budget.py"),
+    ),
+    "extraction": Module(
+        "src/kerasimgcls/data/_standard.py",
+        ("tests/test_safe_loaders.py", "tests/test_hostile_data.py"),
+        functions=(
+            "_extract_once",
+            "_archive_identity",
+            "_is_current",
+            "_extract_into",
+            "_remove_stale_extraction",
+            "_extract_checked",
+            "_check_member_name",
+        ),
+    ),
+    "exit_codes": Module(
+        "src/kerasimgcls/cli/__init__.py",
+        (
+            "tests/test_cli_instant.py",
+            "tests/test_hostile_messages.py",
+            "tests/test_cli.py",
+        ),
+        functions=("_is_failed_run", "_raised_by_library", "exit_code_of"),
+    ),
+    "checkpoint": Module(
+        "src/kerasimgcls/training/_checkpoint.py",
+        ("tests/test_resume_fields.py", "tests/test_hostile_state.py"),
+        functions=("_check_config",),
+    ),
+    "state": Module(
+        "src/kerasimgcls/training/_state.py",
+        (
+            "tests/test_training_callbacks.py::test_keras_early_stopping_state_round_trips",
+            "tests/test_hostile_state.py",
+        ),
+    ),
+    "scaling": Module(
+        "src/kerasimgcls/_scaling.py",
+        (
+            "tests/test_input_contract.py::test_resolve_input_scaling_decides_from_the_model",
+            "tests/test_input_contract.py::test_scaling_evidence_inside_nested_models_is_found",
+            "tests/test_tta.py",
+        ),
+    ),
+    "tta": Module("src/kerasimgcls/_tta.py", ("tests/test_tta.py",)),
 }
 
 _KILLED = {"killed", "timeout"}

@@ -12,7 +12,12 @@ def test_all_is_sorted_and_importable() -> None:
 
 
 def test_version_is_a_string() -> None:
-    assert isinstance(kerasimgcls.__version__, str) and kerasimgcls.__version__
+    import importlib.metadata
+    import re
+
+    version = kerasimgcls.__version__
+    assert version == importlib.metadata.version("kerasimgcls")
+    assert re.fullmatch(r"\d+\.\d+\.\d+((a|b|rc)\d+)?(\.dev\d+)?", version), version
 
 
 def test_every_public_name_is_documented_with_an_example() -> None:

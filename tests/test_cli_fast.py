@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 import kerasimgcls
-from kerasimgcls.cli import _COMMANDS, in_cli_words, main
+from kerasimgcls.cli import _COMMANDS, UsageError, build_parser, in_cli_words, main
 from kerasimgcls.cli._quiet import is_tensorflow_noise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,12 @@ def test_cli_lists_agree_with_the_library() -> None:
 
     assert _train._SCHEDULES == SCHEDULES
     assert _export._FORMATS == SERVING_FORMATS
+    # And the parser takes exactly those: each library name, and nothing else.
+    parser = build_parser(["train"])
+    for schedule in SCHEDULES:
+        assert parser.parse_args(["train", "--schedule", schedule]).schedule == schedule
+    with pytest.raises((SystemExit, UsageError)):
+        parser.parse_args(["train", "--schedule", "step"])
 
 
 def test_tensorflow_noise_is_recognised_and_nothing_else() -> None:
@@ -132,6 +138,8 @@ def test_a_training_command_prints_no_tensorflow_startup_line(tmp_path: Path) ->
 def test_default_run_dirs_tell_settings_apart_and_finished_runs_are_reused(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:  # type: ignore[no-untyped-def]
+    # --tensorboard needs the [tensorboard] extra, which [test] does not install.
+    pytest.importorskip("tensorboard", reason="needs kerasimgcls[tensorboard]")
     monkeypatch.chdir(tmp_path)
     first = Path("runs/digits-cifar_cnn-seed0-epochs1-nondet")
     assert main(["train", *FAST, "--no-evaluate", "--tensorboard"]) == 0

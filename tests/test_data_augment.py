@@ -87,18 +87,32 @@ def test_flip_mirrors_half_the_images_and_keeps_the_rest() -> None:
 
 
 def test_translate_is_a_shift_with_reflect_or_zero_border() -> None:
-    images = _images(32)
+    # 400 random images: each is exactly one of the 25 shifts by -2..2 rows and
+    # columns (random pixels make the crops distinct), and every one of the 25
+    # occurs, so shifts go both ways on both axes and reach the full range (a
+    # shift missing from 400 uniform draws has probability 25 * (24/25)**400,
+    # about 2e-6).
+    images = _images(400)
     for fill_mode in ("reflect", "constant"):
         augmentation = Augmentation(flip=False, translate=2, fill_mode=fill_mode)
         out = _run(images, augmentation, seed=3)
         mode = "reflect" if fill_mode == "reflect" else "constant"
+        seen = []
         for original, shifted in zip(images, out, strict=True):
             padded = np.pad(original, ((2, 2), (2, 2), (0, 0)), mode=mode)
-            crops = [
-                padded[dy : dy + 7, dx : dx + 9] for dy in range(5) for dx in range(5)
+            shifts = [
+                (dy - 2, dx - 2)
+                for dy in range(5)
+                for dx in range(5)
+                if np.array_equal(shifted, padded[dy : dy + 7, dx : dx + 9])
             ]
-            assert any(np.array_equal(shifted, crop) for crop in crops)
-        assert not np.array_equal(out, images)
+            assert len(shifts) == 1, shifts
+            seen.append(shifts[0])
+        assert set(seen) == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+        # Rows and columns are drawn independently and evenly: 80 +- 5 sd each.
+        for axis in (0, 1):
+            counts = np.bincount([shift[axis] + 2 for shift in seen], minlength=5)
+            assert np.all(np.abs(counts - 80) < 5 * np.sqrt(400 * 0.2 * 0.8)), counts
 
 
 def test_flip_folded_into_translate_equals_flip_then_translate() -> None:

@@ -95,12 +95,8 @@ def test_resolve_input_scaling_decides_from_the_model() -> None:
     assert kic.resolve_input_scaling(_conv_model(True)).scaling == "raw"
     decision = kic.resolve_input_scaling(_conv_model(False))
     assert decision.scaling == "unit" and "input_scaling='raw'" in decision.reason
-    # keras.io: an augmentation Sequential first, then Rescaling.
-    inputs = keras.Input((8, 8, 3))
-    augmentation = keras.Sequential([keras.layers.RandomFlip("horizontal")])
-    x = keras.layers.Rescaling(1 / 255)(augmentation(inputs))
-    x = keras.layers.Dense(2)(keras.layers.Flatten()(x))
-    assert kic.resolve_input_scaling(keras.Model(inputs, x)).scaling == "raw"
+    # Nested models (keras.io's augmentation Sequential, Rescaling inside a
+    # nested model): test_scaling_evidence_inside_nested_models_is_found.
     # Normalization adapted on 0-255 pixels, or on [0, 1] ones.
     for pixels, expected in ((255.0, "raw"), (1.0, "unit")):
         layer = keras.layers.Normalization()
@@ -119,6 +115,41 @@ def test_resolve_input_scaling_decides_from_the_model() -> None:
         kic.grad_cam(
             _conv_model(True), np.zeros((32, 32, 3), np.uint8), input_scaling="x"
         )  # type: ignore[arg-type]
+
+
+def _nested(*layers: keras.Layer, depth: int = 1) -> keras.Model:
+    """``layers`` inside ``depth`` nested Sequentials, then a weighted head."""
+    inner: keras.Layer = keras.Sequential(list(layers), name="inner0")
+    for level in range(1, depth):
+        inner = keras.Sequential([inner], name=f"inner{level}")
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten()(inner(inputs))
+    return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+
+def test_scaling_evidence_inside_nested_models_is_found() -> None:
+    # The Rescaling layer inside the nested model (a backbone, an augmentation
+    # block with its own scaling), one and two levels down: the search must
+    # enter it rather than stop at the nested model as one weighted layer.
+    flip = keras.layers.RandomFlip("horizontal")
+    for depth in (1, 2):
+        inside = _nested(flip, keras.layers.Rescaling(1 / 255), depth=depth)
+        decision = kic.resolve_input_scaling(inside)
+        assert decision.scaling == "raw", (depth, decision)
+        assert "rescales the input itself" in decision.reason
+        assert not decision.guessed
+    # A nested model whose first weighted layer comes before any scaling: no
+    # evidence in it, and the search stops there (a Rescaling later is an
+    # internal layer, not the input's scaling).
+    late = _nested(keras.layers.Conv2D(3, 1), keras.layers.Rescaling(1 / 255), depth=1)
+    assert kic.resolve_input_scaling(late).guessed
+    # keras.io: an augmentation Sequential (no weighted layer) is walked past to
+    # the Rescaling after it.
+    after = keras.Input((8, 8, 3))
+    x = keras.Sequential([keras.layers.RandomFlip("horizontal")])(after)
+    x = keras.layers.Rescaling(1 / 255)(x)
+    x = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+    assert kic.resolve_input_scaling(keras.Model(after, x)).scaling == "raw"
 
 
 def test_trainer_trains_the_rescaling_model_as_well_as_the_other(trained) -> None:  # type: ignore[no-untyped-def]

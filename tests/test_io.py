@@ -132,8 +132,20 @@ def test_the_written_file_and_its_folder_are_synced(
     assert len(synced) == 2  # the file, then the folder (the rename)
 
 
-def test_fsync_dir_ignores_a_folder_that_cannot_be_opened(tmp_path: Path) -> None:
-    _io._fsync_dir(tmp_path / "missing")  # no error
+def test_fsync_dir_ignores_a_folder_that_cannot_be_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[object] = []
+    synced: list[int] = []
+    real_open, real_fsync = os.open, os.fsync
+    monkeypatch.setattr(os, "open", lambda *a: opened.append(a[0]) or real_open(*a))
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    _io._fsync_dir(tmp_path / "missing")  # no error, and nothing to sync
+    assert opened == [tmp_path / "missing"] and synced == []
+    _io._fsync_dir(tmp_path)  # a folder that opens is synced, and closed again
+    assert len(synced) == 1
+    with pytest.raises(OSError):
+        os.fstat(synced[0])
 
 
 def test_mount_point_of_a_missing_path_is_its_nearest_existing_parents(

@@ -177,7 +177,10 @@ def test_a_probe_that_cannot_be_removed_is_no_error(
         raise OSError(errno.EBUSY, "busy")
 
     monkeypatch.setattr(Path, "unlink", fail)
-    _run_dir._check_writable(tmp_path)
+    _run_dir._check_writable(tmp_path)  # no error: the folder is writable
+    monkeypatch.undo()
+    (probe,) = tmp_path.iterdir()  # the probe is left, and is the only file
+    assert probe.name.startswith(".write-test-") and probe.read_bytes() == b""
 
 
 def test_other_files_are_refused_and_named(tmp_path: Path) -> None:

@@ -85,8 +85,20 @@ def test_predict_tta_flip_averages_logits_not_probabilities() -> None:
 
 
 def test_predict_tta_views_weights_sum_to_one() -> None:
-    for views in TTA_VIEWS.values():
-        assert sum(weight for *_, weight in views) == pytest.approx(1.0)
+    # A model whose output ignores its input: every view gives the same
+    # probabilities p, and their weighted log-mean softmaxes back to p only when
+    # the weights sum to one (weights summing to s give softmax(s * log p)).
+    inputs = keras.Input((6, 6, 3))
+    zero = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2)) * 0.0)(inputs)
+    logits = keras.layers.Dense(
+        3, bias_initializer=keras.initializers.Constant([0.0, 1.0, 3.0])
+    )(zero)
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    images = np.random.default_rng(0).integers(0, 256, (4, 6, 6, 3), np.uint8)
+    expected = np.exp([0.0, 1.0, 3.0]) / np.exp([0.0, 1.0, 3.0]).sum()
+    for views in TTA_VIEWS:
+        averaged = kic.predict_tta(model, images, views=views)
+        np.testing.assert_allclose(averaged, np.tile(expected, (4, 1)), rtol=1e-5)
 
 
 def test_predict_tta_rejects_bad_arguments() -> None:

@@ -36,13 +36,18 @@ from kerasimgcls.training._state import (
     unpack,
 )
 
-__all__ = ["RunCheckpoint"]
+__all__ = ["RESUME_SAFE_FIELDS", "RunCheckpoint"]
 
 logger = logging.getLogger(__name__)
 
-# Settings that change the speed of a run, or what is scored after it, but not
-# its result.
-_NOT_COMPARED = ("steps_per_execution", "tta")
+#: The settings a resumed run may change: the only keys of ``run.json``'s
+#: ``"config"`` that :meth:`RunCheckpoint.restore` does not compare with the
+#: checkpoint's. Each changes the speed of a run (``steps_per_execution``) or what
+#: is scored after it (``tta``), never its result. Every other
+#: :class:`~kerasimgcls.TrainingConfig` field, the model's arguments and variables,
+#: the loss, the metrics and the dataset must match, or the resume is refused
+#: (``tests/test_resume_fields.py`` changes each in turn).
+RESUME_SAFE_FIELDS: tuple[str, ...] = ("steps_per_execution", "tta")
 
 
 class RunCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
@@ -109,7 +114,7 @@ class RunCheckpoint(keras.callbacks.Callback):  # type: ignore[misc]
         differences = [
             f"{key}: checkpoint {saved.get(key)!r}, now {value!r}"
             for key, value in self.config.items()
-            if key not in _NOT_COMPARED and saved.get(key) != value
+            if key not in RESUME_SAFE_FIELDS and saved.get(key) != value
         ]
         if differences:
             raise ValueError(
