@@ -81,7 +81,7 @@ def test_lazy_package_table_matches_its_imports_and_all() -> None:
 
 def test_cli_lists_agree_with_the_library() -> None:
     from kerasimgcls.cli import _export, _train
-    from kerasimgcls.serving import SERVING_FORMATS
+    from kerasimgcls.serving._export import SERVING_FORMATS
     from kerasimgcls.training import SCHEDULES
 
     assert _train._SCHEDULES == SCHEDULES

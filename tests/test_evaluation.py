@@ -1,4 +1,4 @@
-"""Classification reports and their pictures (kerasimgcls.evaluation, plots)."""
+"""Classification reports and their pictures (kerasimgcls.analysis.evaluation, plots)."""
 
 from __future__ import annotations
 

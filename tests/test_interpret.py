@@ -1,4 +1,4 @@
-"""Grad-CAM, embeddings and similarity search (kerasimgcls.interpret)."""
+"""Grad-CAM, embeddings and similarity search (kerasimgcls.analysis.interpret)."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def test_airbench_convolutions_start_as_a_partial_identity() -> None:
 def test_scaled_bias_moves_faster_under_sgd() -> None:
     import keras
 
-    from kerasimgcls.models import _ScaledBias
+    from kerasimgcls.models.airbench import _ScaledBias
 
     layer = _ScaledBias(8.0)
     layer.build((None, 4))

@@ -28,7 +28,6 @@ from kerasimgcls.cli._common import (
     load_data,
     read_run_json,
 )
-from kerasimgcls.recipes import get_recipe, list_recipes
 from kerasimgcls.training._callback_args import checked_arguments
 from kerasimgcls.training._config import (
     CALLBACK_FIELDS,
@@ -38,6 +37,7 @@ from kerasimgcls.training._config import (
     json_ready,
     parse_options,
 )
+from kerasimgcls.training._recipes import get_recipe, list_recipes
 
 # The named schedules, as kerasimgcls.training.SCHEDULES (tests/test_cli_fast.py).
 _SCHEDULES = SCHEDULE_NAMES
@@ -296,7 +296,7 @@ def _check_model_args(model_name: str, kwargs: dict[str, Any]) -> None:
 
 def _check_backbone_weights(model_name: str, kwargs: dict[str, Any]) -> None:
     """A transfer model's weights must be at hand before any data loads."""
-    from kerasimgcls.transfer import BACKBONES, check_backbone_weights
+    from kerasimgcls.models.transfer import BACKBONES, check_backbone_weights
 
     if model_name not in BACKBONES:
         return
@@ -464,6 +464,7 @@ def _make_trainer(
     copied: list[str],
 ) -> Any:
     from kerasimgcls.models import get_model
+    from kerasimgcls.models._weights import copy_matching_weights
     from kerasimgcls.training import Trainer
 
     assert config.model is not None
@@ -478,6 +479,11 @@ def _make_trainer(
         model = get_model(str(config.model), **kwargs)
         if init_from is not None:
             copied[:] = copy_matching_weights(init_from, model)
+            if not copied:
+                raise ValueError(
+                    f"--init-from: no layer of {init_from.name!r} matches the model "
+                    f"{model.name!r} by name and weight shapes; use the same --model"
+                )
         return model
 
     callbacks = []
@@ -567,7 +573,7 @@ def _load_init_from(path: str | None) -> Any:
     """The model of ``--init-from`` (its inner model, without the preprocessing)."""
     if path is None:
         return None
-    from kerasimgcls._export import load_model
+    from kerasimgcls.inference import load_model
 
     try:
         model = load_model(path)
@@ -576,44 +582,6 @@ def _load_init_from(path: str | None) -> Any:
             f"--init-from: {path!r} is not a finished run (no model.keras): {err}"
         ) from err
     return model
-
-
-def copy_matching_weights(source: Any, target: Any) -> list[str]:
-    """Copy the weights of each layer of ``source`` into the same-named ``target`` layer.
-
-    ``source`` may be an exported model (its wrapped model is searched). Layers whose
-    weight shapes differ (a new number of classes) keep their fresh weights.
-
-    Returns:
-        The names of the layers copied.
-
-    Raises:
-        ValueError: If no layer matches.
-    """
-    import keras
-
-    layers = {
-        layer.name: layer
-        for model in (source, *(m for m in source.layers if isinstance(m, keras.Model)))
-        for layer in model.layers
-        if layer.weights and not isinstance(layer, keras.Model)
-    }
-    copied = []
-    for layer in target.layers:
-        match = layers.get(layer.name)
-        if match is None or not layer.weights:
-            continue
-        shapes = [tuple(w.shape) for w in match.weights]
-        if shapes != [tuple(w.shape) for w in layer.weights]:
-            continue
-        layer.set_weights(match.get_weights())
-        copied.append(layer.name)
-    if not copied:
-        raise ValueError(
-            f"--init-from: no layer of {source.name!r} matches the model "
-            f"{target.name!r} by name and weight shapes; use the same --model"
-        )
-    return copied
 
 
 def _final_notes(trainer: Any) -> list[str]:

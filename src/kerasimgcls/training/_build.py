@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from kerasimgcls.data import ImageDataset
-from kerasimgcls.layers import fuse_batch_norm, precision_scope
+from kerasimgcls.models.layers import fuse_batch_norm, precision_scope
 from kerasimgcls.training._config import TrainingConfig, json_ready
 from kerasimgcls.training._schedules import make_schedule
 from kerasimgcls.training._seed import seed_everything

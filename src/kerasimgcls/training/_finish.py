@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from kerasimgcls._export import predict_proba
 from kerasimgcls.data import ImageDataset
+from kerasimgcls.inference._predict import predict_proba
 from kerasimgcls.training._averaging import WeightAveraging
 from kerasimgcls.training._build import scope_of, weights_digest
 from kerasimgcls.training._early_stopping import ResumableEarlyStopping

@@ -29,15 +29,15 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._scaling import (
+from kerasimgcls._validation import check_scalar, check_seed
+from kerasimgcls.inference._scaling import (
     InputScaling,
     check_input_scaling,
     check_model_images,
     prepare_images,
     resolve_input_scaling,
-    walk_layers,
 )
-from kerasimgcls._validation import check_scalar, check_seed
+from kerasimgcls.models._walk import walk_layers
 
 __all__ = ["PreciseBatchNorm", "precise_batch_norm"]
 

@@ -14,12 +14,13 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._export import export_model, predict_proba
 from kerasimgcls._io import atomic_path
-from kerasimgcls._scaling import ScalingDecision, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int
 from kerasimgcls.data import ImageDataset, Split, to_tf_dataset
-from kerasimgcls.layers import inference_copy
+from kerasimgcls.inference._predict import predict_proba
+from kerasimgcls.inference._scaling import ScalingDecision, resolve_input_scaling
+from kerasimgcls.inference._wrap import export_model
+from kerasimgcls.models.layers import inference_copy
 from kerasimgcls.training._build import (
     build_model,
     compile_model,

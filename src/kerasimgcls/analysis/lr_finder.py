@@ -18,11 +18,11 @@ import keras
 import numpy as np
 from numpy.typing import NDArray
 
-from kerasimgcls import plots
-from kerasimgcls._scaling import InputScaling, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int, check_scalar
+from kerasimgcls.analysis import plots
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._pipeline import PixelScaling, epochs_dataset
+from kerasimgcls.inference._scaling import InputScaling, resolve_input_scaling
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 

@@ -20,17 +20,17 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls import plots
-from kerasimgcls._export import get_class_names
-from kerasimgcls._scaling import (
+from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
+from kerasimgcls.analysis import plots
+from kerasimgcls.data._dataset import Split
+from kerasimgcls.inference._scaling import (
     InputScaling,
     check_input_scaling,
     prepare_images,
     resolve_input_scaling,
-    walk_layers,
 )
-from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
-from kerasimgcls.data._dataset import Split
+from kerasimgcls.models._walk import walk_layers
+from kerasimgcls.models.preprocessing import get_class_names
 
 __all__ = [
     "GradCamResult",
