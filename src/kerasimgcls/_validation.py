@@ -667,6 +667,8 @@ def check_finite(array: Any, name: str) -> None:
         ValueError: If ``array`` is a floating-point array with a non-finite
             value; the message names ``name`` and the first bad index.
     """
+    import numpy as np
+
     values = np.asarray(array)
     if not np.issubdtype(values.dtype, np.inexact) or values.size == 0:
         return
