@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     """Score the run's model on a split and record it in ``metrics.json``."""
     from kerasimgcls.analysis.evaluation import ClassificationReport
     from kerasimgcls.cli._common import load_run
-    from kerasimgcls.training._run_dir import write_metrics
+    from kerasimgcls.training._metrics import write_metrics
 
     model, _config, data = load_run(args.run_dir)
     name = args.split

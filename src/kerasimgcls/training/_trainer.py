@@ -46,8 +46,10 @@ from kerasimgcls.training._distribute import (
 from kerasimgcls.training._divergence import DivergenceGuard, TrainingDivergedError
 from kerasimgcls.training._finish import finish_run
 from kerasimgcls.training._history import History
+from kerasimgcls.training._lock import locks_run_dir
 from kerasimgcls.training._loop import RunCallbacks, fit_datasets, run_callbacks
-from kerasimgcls.training._run_dir import RunDirectory, describe_run, locks_run_dir
+from kerasimgcls.training._run_dir import RunDirectory
+from kerasimgcls.training._run_info import describe_run
 from kerasimgcls.training._seed import seed_everything
 
 __all__ = ["Trainer", "TrainingDivergedError"]
