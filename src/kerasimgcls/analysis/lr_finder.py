@@ -22,6 +22,7 @@ from kerasimgcls._validation import check_positive_int, check_scalar
 from kerasimgcls.analysis import plots
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._pipeline import PixelScaling, epochs_dataset
+from kerasimgcls.data._steps import steps_per_epoch
 from kerasimgcls.inference._scaling import InputScaling, resolve_input_scaling
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
@@ -345,13 +346,13 @@ def _range_test(
     min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor = settings
     batch = min(batch_size, len(split))
     drop_remainder = len(split) >= batch_size
-    per_epoch = len(split) // batch if drop_remainder else -(-len(split) // batch)
+    per_epoch = steps_per_epoch(len(split), batch, drop_remainder=drop_remainder)
     batches, _ = epochs_dataset(
         split,
         num_classes=int(model.output_shape[-1]),
         batch_size=batch,
         initial_epoch=0,
-        epochs=-(-num_steps // per_epoch),
+        epochs=steps_per_epoch(num_steps, per_epoch),
         seed=seed,
         drop_remainder=drop_remainder,
         input_scaling=scaling,

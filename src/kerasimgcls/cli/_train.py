@@ -28,6 +28,7 @@ from kerasimgcls.cli._common import (
     load_data,
     read_run_json,
 )
+from kerasimgcls.data._steps import steps_per_epoch
 from kerasimgcls.training._callback_args import checked_arguments
 from kerasimgcls.training._config import (
     CALLBACK_FIELDS,
@@ -446,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
 def _recipe_words(recipe: Any, config: TrainingConfig, data: Any) -> str:
     text = f"recipe {recipe.name}"
     if recipe.derive_from_data:
-        steps = -(-len(data.train) // config.batch_size)
+        steps = steps_per_epoch(len(data.train), config.batch_size)
         momentum = config.model_kwargs.get("batch_norm_momentum")
         text += (
             f" (from {steps} steps per epoch: {config.epochs} epochs, batch-norm "

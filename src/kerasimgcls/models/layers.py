@@ -33,6 +33,7 @@ __all__ = [
     "gelu_erf",
     "inference_copy",
     "precision_scope",
+    "saved_copy",
 ]
 
 #: The precisions :func:`kerasimgcls.precision_scope` and ``Trainer(precision=...)`` accept.
@@ -322,3 +323,14 @@ def precision_scope(precision: str) -> Iterator[None]:
 def _is_plain_batch_norm(layer: keras.layers.Layer) -> bool:
     # Exactly Keras' layer: a user's subclass keeps its own behaviour.
     return type(layer) is keras.layers.BatchNormalization
+
+
+def saved_copy(model: keras.Model) -> keras.Model:
+    """The model as a run saves it: :func:`inference_copy`, where Keras can clone it.
+
+    A subclassed model cannot be cloned; it is saved as it is, optimizer included.
+    """
+    try:
+        return inference_copy(model)
+    except ValueError:
+        return model

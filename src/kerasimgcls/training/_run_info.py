@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerasimgcls.training._context import RunContext
 from kerasimgcls.training._environment import environment
 
 __all__ = ["describe_run"]
 
 
-def describe_run(trainer: Any, data: Any, config: dict[str, Any]) -> dict[str, Any]:
+def describe_run(
+    context: RunContext, data: Any, config: dict[str, Any]
+) -> dict[str, Any]:
     """What ``run.json`` says of a trainer's run besides its status and times."""
-    model, metadata, strategy = trainer.model, trainer.metadata, trainer.strategy
-    scaling = trainer.scaling
+    model, strategy, scaling = context.model, context.strategy, context.scaling
+    metadata = dict(context.metadata or {})
     data_section: dict[str, Any] = {
         "name": data.name,
         "fingerprint": data.fingerprint,
