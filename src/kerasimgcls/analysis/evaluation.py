@@ -273,7 +273,7 @@ class ClassificationReport:
     def plot_confusion_matrix(self, path: str | os.PathLike[str]) -> Path:
         """Draw the confusion matrix (counts and row-normalised) to ``path``.
 
-        See :func:`plot_confusion_matrix`.
+        See :func:`~kerasimgcls.analysis.plots.plot_confusion_matrix`.
 
         Example:
             >>> import tempfile

@@ -88,7 +88,7 @@ class GradCamResult:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Draw image, heatmap and overlay side by side to ``path``.
 
-        See :func:`plot_grad_cam`.
+        See :func:`~kerasimgcls.analysis.plots.plot_grad_cam`.
 
         Example:
             >>> import tempfile
@@ -138,7 +138,7 @@ class SimilarImages:
     ) -> Path:
         """Draw the query and its neighbours to ``path``.
 
-        See :func:`plot_similar_images`.
+        See :func:`~kerasimgcls.analysis.plots.plot_similar_images`.
 
         Example:
             >>> import tempfile

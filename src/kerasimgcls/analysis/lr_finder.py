@@ -84,7 +84,7 @@ class LearningRateFinderResult:
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Draw the loss against the learning rate, with the suggestion, to ``path``.
 
-        See :func:`plot_learning_rate_finder`.
+        See :func:`~kerasimgcls.analysis.plots.plot_learning_rate_finder`.
 
         Example:
             >>> import tempfile

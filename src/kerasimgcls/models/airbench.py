@@ -1,6 +1,6 @@
 """airbench: the fast CIFAR-10 network of Keller Jordan's ``airbench94.py``.
 
-Its whitening helpers (:func:`whitening_sample`, :func:`patch_whitening_kernel`)
+Its whitening helpers (:func:`~kerasimgcls.models.whitening_sample`, :func:`~kerasimgcls.models.patch_whitening_kernel`)
 compute the first layer's fixed weights from the training images.
 """
 
@@ -37,7 +37,7 @@ def whitening_sample(
 
     Example:
         >>> import numpy as np
-        >>> from kerasimgcls import whitening_sample
+        >>> from kerasimgcls.models import whitening_sample
         >>> images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
         >>> whitening_sample(images, 3).ravel().tolist()
         [2, 4, 6]
@@ -96,7 +96,7 @@ def patch_whitening_kernel(
 
     Example:
         >>> import numpy as np
-        >>> from kerasimgcls import patch_whitening_kernel
+        >>> from kerasimgcls.models import patch_whitening_kernel
         >>> images = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), np.uint8)
         >>> kernel, bias = patch_whitening_kernel(images, kernel_size=2)
         >>> kernel.shape, bias.shape
@@ -140,7 +140,7 @@ def _check_whitening_args(
     epsilon: object,
     standardize: object,
 ) -> tuple[int, int, float]:
-    """Check :func:`patch_whitening_kernel`'s arguments; return the numbers."""
+    """Check :func:`~kerasimgcls.models.patch_whitening_kernel`'s arguments; return the numbers."""
     if array.ndim != 4 or min(array.shape) < 1:
         raise ValueError(
             "images must be an array of shape (n, height, width, channels); "
@@ -287,7 +287,7 @@ def build_airbench_cnn(
     """Build the fast CIFAR-10 network of cifar10-airbench (``airbench94``) in Keras.
 
     A frozen patch-whitening convolution (``2x2``, valid padding,
-    ``2 * 4 * channels`` filters computed by :func:`patch_whitening_kernel` from
+    ``2 * 4 * channels`` filters computed by :func:`~kerasimgcls.models.patch_whitening_kernel` from
     ``whitening_images``) with GELU, then three groups of
     conv-pool-BN-GELU-conv-BN-GELU with ``widths`` filters (batch normalisation
     without a learned scale, as airbench freezes it, and with biases that learn
@@ -318,7 +318,7 @@ def build_airbench_cnn(
             ``sqrt(bias_lr_scale)`` and multiplied back in the forward pass.
         whitening_standardize: Compute the whitening from per-channel
             standardised images, as airbench does (see
-            :func:`patch_whitening_kernel`); ``False`` whitens the [0, 1] pixels.
+            :func:`~kerasimgcls.models.patch_whitening_kernel`); ``False`` whitens the [0, 1] pixels.
         whitening_epsilon: The whitening's ``epsilon`` (airbench's 5e-4 is meant
             for standardised images).
         whitening_dtype: ``"float32"`` keeps the whitening convolution in float32
