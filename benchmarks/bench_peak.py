@@ -102,7 +102,7 @@ def _build(precision: str, width_scale: float) -> Any:
     import keras
 
     from kerasimgcls import build_airbench_cnn
-    from kerasimgcls.layers import fuse_batch_norm, precision_scope
+    from kerasimgcls.models.layers import fuse_batch_norm, precision_scope
 
     widths = tuple(max(8, int(w * width_scale)) for w in (64, 256, 256))
     with precision_scope(precision):

@@ -63,7 +63,7 @@ MODULES: dict[str, Module] = {
         ),
     ),
     "evaluation": Module(
-        "src/kerasimgcls/evaluation.py",
+        "src/kerasimgcls/analysis/evaluation.py",
         tuple(
             f"tests/test_evaluation.py::{name}"
             for name in (
@@ -88,7 +88,7 @@ MODULES: dict[str, Module] = {
         ),
     ),
     "lr_suggestion": Module(
-        "src/kerasimgcls/lr_finder.py",
+        "src/kerasimgcls/analysis/lr_finder.py",
         (
             "tests/test_evaluation_lr_finder.py::"
             "test_suggestion_is_the_steepest_fall_before_the_minimum",

@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     if recipe.get("whiten"):
         # A seeded random subset: the split is sorted by class, so a prefix of
         # 5,000 images would be airplanes only.
-        model_kwargs["whitening_images"] = kic.whitening_sample(train.images)
+        model_kwargs["whitening_images"] = kic.models.whitening_sample(train.images)
     model = kic.get_model(
         recipe["model"], input_shape=(32, 32, 3), num_classes=10, **model_kwargs
     )

@@ -72,8 +72,8 @@ nitpick_ignore_regex = [
     # Type aliases and type variables that appear in rendered signatures.
     (
         r"py:class",
-        r"(Path|ModelOrFactory|Column|InputScaling|ArrayLike|kerasimgcls\.models\._F|"
-        r"(kerasimgcls\.plots\.)?_(GradCam|SimilarImages|LearningRateCurve)Like)",
+        r"(Path|ModelOrFactory|Column|InputScaling|ArrayLike|kerasimgcls\.models\.(_registry\.)?_F|"
+        r"(kerasimgcls\.(analysis\.)?plots\.)?_(GradCam|SimilarImages|LearningRateCurve)Like)",
     ),
     # Helpers named in docstrings that are not part of the public API.
     (r"py:func", r"(default_cache_dir|make_schedule)"),

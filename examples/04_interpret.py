@@ -100,7 +100,7 @@ def main() -> None:
     # 0. Look at the data (a grid of samples per class) before trusting a model
     #    trained on it. (Drawn only now: a new run needs an empty run directory.)
     out.mkdir(parents=True, exist_ok=True)
-    samples = kic.plot_samples(
+    samples = kic.plots.plot_samples(
         data.train, out / "samples.png", class_names=data.class_names
     )
     print("wrote", samples)
@@ -144,7 +144,7 @@ def main() -> None:
     print(f"embeddings: {features.shape[0]} images x {features.shape[1]} features")
     print(
         "wrote",
-        kic.plot_embeddings(
+        kic.plots.plot_embeddings(
             features,
             data.test.labels,
             out / "embeddings.png",

@@ -1,6 +1,9 @@
-"""The shape the architecture page promises: a short Trainer, short functions and
-no import cycle in ``src/`` (module-level imports; ``TYPE_CHECKING`` blocks and
-imports inside functions are not cycles at import time)."""
+"""The shape the architecture page promises: floors that import only downward, no
+import cycle, a short Trainer and short functions.
+
+Every import counts: at module level, inside a function or a class, and under
+``TYPE_CHECKING`` (``ast.walk`` over the whole module, not only its body).
+"""
 
 from __future__ import annotations
 
@@ -9,25 +12,72 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
+#: The floors of the library, lowest first (docs/contributing/architecture.md). A
+#: module may import its own floor and the floors below it, never one above.
+FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("core", ("_version", "_lazy", "_validation", "_io")),
+    ("data", ("data",)),
+    ("models", ("models",)),
+    ("inference", ("inference",)),
+    ("training", ("training",)),
+    ("serving and analysis", ("serving", "analysis")),
+    ("cli", ("cli", "__main__")),
+    ("package", ("", "_keras_objects")),
+)
 
-def _module_graph() -> dict[str, set[str]]:
+
+def _modules() -> dict[str, Path]:
     modules: dict[str, Path] = {}
     for path in SRC.rglob("*.py"):
         name = ".".join(path.relative_to(SRC).with_suffix("").parts)
         modules[name.removesuffix(".__init__")] = path
+    return modules
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each module and the modules of the library it imports, anywhere in it."""
+    modules = _modules()
     graph = {}
     for name, path in modules.items():
         found = set()
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
-                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+                found.update(submodules & modules.keys())
+                # `from package import submodule` runs the package's __init__
+                # as every import of a submodule does: not an arrow of its own.
+                if not submodules <= modules.keys():
+                    found.add(node.module)
             elif isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
         graph[name] = {dep for dep in found if dep in modules and dep != name}
     return graph
+
+
+def floor_of(module: str) -> int:
+    """The index in :data:`FLOORS` of ``module`` (``"kerasimgcls.data._files"``)."""
+    rest = module.removeprefix("kerasimgcls").removeprefix(".")
+    room = rest.split(".")[0]
+    for index, (_, rooms) in enumerate(FLOORS):
+        if room in rooms:
+            return index
+    raise AssertionError(f"{module} is on no floor; add its room to FLOORS")
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    arrows = []
+    for module, deps in sorted(graph.items()):
+        for dep in sorted(deps):
+            # A package's own __init__ is imported with any of its modules.
+            if module.startswith(dep + ".") and floor_of(dep) == floor_of(module):
+                continue
+            if floor_of(dep) > floor_of(module):
+                arrows.append(f"{module} -> {dep}")
+    return arrows
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -57,6 +107,50 @@ def test_no_import_cycle_in_src() -> None:
     graph = _module_graph()
     assert "kerasimgcls.training._trainer" in graph
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_every_module_is_on_a_floor() -> None:
+    for module in _modules():
+        floor_of(module)
+
+
+def test_no_module_imports_a_floor_above_its_own() -> None:
+    assert _upward(_module_graph()) == []
+
+
+def test_function_level_imports_are_seen() -> None:
+    graph = _module_graph()
+    # cli/_train.py imports the Trainer inside a function only.
+    assert "kerasimgcls.training" in graph["kerasimgcls.cli._train"]
+
+
+def test_the_floor_check_finds_an_upward_arrow() -> None:
+    graph = {
+        "kerasimgcls.models._registry": {"kerasimgcls.models.transfer"},
+        "kerasimgcls.models.transfer": {"kerasimgcls.inference._load"},
+    }
+    assert _upward(graph) == [
+        "kerasimgcls.models.transfer -> kerasimgcls.inference._load"
+    ]
+    with pytest.raises(AssertionError, match="on no floor"):
+        floor_of("kerasimgcls.nowhere")
+
+
+def test_the_registry_imports_no_architecture() -> None:
+    assert _module_graph()["kerasimgcls.models._registry"] <= {
+        "kerasimgcls._validation"
+    }
+
+
+def test_what_a_model_file_names_is_registered_below_inference() -> None:
+    """``load_model`` registers by importing the models that define the objects;
+    only checkpoints name training's objects (registered by ``import kerasimgcls``)."""
+    from kerasimgcls._keras_objects import SERIALIZABLE_MODULES
+
+    reader = _module_graph()["kerasimgcls.models._file"]
+    for module in SERIALIZABLE_MODULES:
+        if floor_of(module) <= floor_of("kerasimgcls.models"):
+            assert module in reader, module
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import kerasimgcls as kic
-from kerasimgcls.recipes import get_recipe
+from kerasimgcls.training._recipes import get_recipe
 
 
 def test_improved_recipe_keeps_the_reference_model() -> None:

@@ -230,7 +230,7 @@ def test_mixed_sizes_train_and_predict_resizes_as_the_loader(
 
 
 def test_the_saved_model_carries_how_files_are_resized(tmp_path: Path) -> None:
-    from kerasimgcls._export import resize_settings
+    from kerasimgcls.models.preprocessing import resize_settings
 
     model = kic.build_cifar_cnn(input_shape=(8, 8, 3), num_classes=2)
     exported = kic.export_model(

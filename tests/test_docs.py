@@ -62,7 +62,7 @@ def test_the_api_reference_documents_only_names_that_exist() -> None:
 def test_the_module_list_finds_the_package() -> None:
     # Guards the doctest parametrisation below against silently running nothing.
     names = _module_names()
-    assert "kerasimgcls" in names and "kerasimgcls.blocks" in names
+    assert "kerasimgcls" in names and "kerasimgcls.models.blocks" in names
     assert all(name.startswith("kerasimgcls") for name in names)
 
 

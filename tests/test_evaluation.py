@@ -1,4 +1,4 @@
-"""Classification reports and their pictures (kerasimgcls.evaluation, plots)."""
+"""Classification reports and their pictures (kerasimgcls.analysis.evaluation, plots)."""
 
 from __future__ import annotations
 
@@ -272,19 +272,23 @@ def test_confusion_matrix_picture(report, tmp_path) -> None:
     assert 700 <= width <= 1500 and 350 <= height <= 800
     assert width > 1.6 * height  # counts and normalised side by side
     many = np.random.default_rng(0).integers(0, 9, (25, 25))
-    width, height, _ = _picture(kic.plot_confusion_matrix(many, tmp_path / "big.png"))
+    width, height, _ = _picture(
+        kic.plots.plot_confusion_matrix(many, tmp_path / "big.png")
+    )
     assert width > 1500  # grows with the number of classes
 
 
 def test_confusion_matrix_picture_rejects_bad_input(tmp_path) -> None:
     with pytest.raises(ValueError, match="confusion_matrix must be a square"):
-        kic.plot_confusion_matrix([[1, 2, 3]], tmp_path / "x.png")
+        kic.plots.plot_confusion_matrix([[1, 2, 3]], tmp_path / "x.png")
     with pytest.raises(ValueError, match="non-negative counts"):
-        kic.plot_confusion_matrix([[1, -1], [0, 1]], tmp_path / "x.png")
+        kic.plots.plot_confusion_matrix([[1, -1], [0, 1]], tmp_path / "x.png")
     with pytest.raises(ValueError, match="class_names must have one name per class"):
-        kic.plot_confusion_matrix([[1]], tmp_path / "x.png", class_names=["a", "b"])
+        kic.plots.plot_confusion_matrix(
+            [[1]], tmp_path / "x.png", class_names=["a", "b"]
+        )
     with pytest.raises(ValueError, match="path must end in an image suffix"):
-        kic.plot_confusion_matrix([[1]], tmp_path / "x.txt")
+        kic.plots.plot_confusion_matrix([[1]], tmp_path / "x.txt")
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
@@ -296,33 +300,33 @@ def test_top_losses_picture(digits, report, tmp_path) -> None:
     assert width > 300 and height > 300  # three misclassified images, 2x2 grid
     split = kic.Split(images, np.array(LABELS))
     all_right = np.eye(3)[LABELS]
-    path = kic.plot_top_losses(split, all_right, tmp_path / "none.png")
+    path = kic.plots.plot_top_losses(split, all_right, tmp_path / "none.png")
     _picture(path)
     with pytest.raises(ValueError, match="images must be the 9 scored images"):
         report.plot_top_losses(images[:3], tmp_path / "x.png")
     with pytest.raises(ValueError, match=r"probabilities must have shape \(9,"):
-        kic.plot_top_losses(split, all_right[:2], tmp_path / "x.png")
+        kic.plots.plot_top_losses(split, all_right[:2], tmp_path / "x.png")
     with pytest.raises(TypeError, match="split must be a kerasimgcls Split"):
-        kic.plot_top_losses(images, all_right, tmp_path / "x.png")
+        kic.plots.plot_top_losses(images, all_right, tmp_path / "x.png")
     with pytest.raises(ValueError, match="k must be a positive integer"):
-        kic.plot_top_losses(split, all_right, tmp_path / "x.png", k=0)
+        kic.plots.plot_top_losses(split, all_right, tmp_path / "x.png", k=0)
 
 
 def test_samples_picture(digits, tmp_path) -> None:
-    path = kic.plot_samples(
+    path = kic.plots.plot_samples(
         digits.train, tmp_path / "samples.png", class_names=digits.class_names
     )
     width, height, _ = _picture(path)
     assert height > width  # ten rows of eight
     few = kic.Split(digits.train.images[:3], np.array([0, 2, 2]))
-    _picture(kic.plot_samples(few, tmp_path / "few.png", per_class=4))
+    _picture(kic.plots.plot_samples(few, tmp_path / "few.png", per_class=4))
     with pytest.raises(ValueError, match="per_class must be a positive integer"):
-        kic.plot_samples(digits.train, tmp_path / "x.png", per_class=0)
+        kic.plots.plot_samples(digits.train, tmp_path / "x.png", per_class=0)
     empty = kic.Split(np.zeros((0, 8, 8, 1), np.uint8), np.zeros(0, np.int64))
     with pytest.raises(ValueError, match="split is empty"):
-        kic.plot_samples(empty, tmp_path / "x.png")
+        kic.plots.plot_samples(empty, tmp_path / "x.png")
     with pytest.raises(TypeError, match="split must be a kerasimgcls Split"):
-        kic.plot_samples(digits, tmp_path / "x.png")
+        kic.plots.plot_samples(digits, tmp_path / "x.png")
 
 
 def test_samples_picture_in_colour(tmp_path) -> None:
@@ -330,7 +334,9 @@ def test_samples_picture_in_colour(tmp_path) -> None:
     split = kic.Split(
         rng.integers(0, 256, (12, 16, 16, 3), np.uint8), np.arange(12) % 3
     )
-    _, _, pixels = _picture(kic.plot_samples(split, tmp_path / "rgb.png", per_class=3))
+    _, _, pixels = _picture(
+        kic.plots.plot_samples(split, tmp_path / "rgb.png", per_class=3)
+    )
     assert np.any(pixels[..., 0] != pixels[..., 1])  # colour is kept
 
 

@@ -84,16 +84,16 @@ def test_explain_reports_bad_input(model_dir, digit_files, tmp_path, capsys) -> 
 
 
 def test_lr_find_prints_and_plots_a_suggestion(tmp_path, capsys, monkeypatch) -> None:
-    import kerasimgcls.lr_finder
+    import kerasimgcls.analysis.lr_finder
 
     calls = []
-    real = kerasimgcls.lr_finder.find_learning_rate
+    real = kerasimgcls.analysis.lr_finder.find_learning_rate
 
     def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append((kwargs, real(*args, **kwargs)))
         return calls[-1][1]
 
-    monkeypatch.setattr(kerasimgcls.lr_finder, "find_learning_rate", spy)
+    monkeypatch.setattr(kerasimgcls.analysis.lr_finder, "find_learning_rate", spy)
     out = tmp_path / "lr.png"
     args = ["lr-find", "--dataset", "digits", "--num-steps", "12", "--out", str(out)]
     assert main([*args, "--batch-size", "32", "--max-lr", "0.1"]) == 0

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import kerasimgcls as kic
-from kerasimgcls.lr_finder import _suggest
+from kerasimgcls.analysis.lr_finder import _suggest
 
 
 def _small_model(*, batch_norm: bool = True) -> keras.Model:

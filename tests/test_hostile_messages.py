@@ -125,12 +125,12 @@ def test_messages_nan_images_are_refused_early() -> None:
     images = np.full((4, 8, 8, 3), 0.5, np.float32)
     images[1, 2, 3, 0] = np.nan
     with pytest.raises(ValueError, match=r"images must be finite; received nan"):
-        kic.patch_whitening_kernel(images, kernel_size=2)
+        kic.models.patch_whitening_kernel(images, kernel_size=2)
     with pytest.raises(ValueError, match="NaN or infinite"):
         kic.from_arrays(images, np.arange(4) % 2)
     matrix = np.array([[1.0, np.nan], [0.0, 2.0]])
     with pytest.raises(ValueError, match="confusion_matrix must be finite"):
-        kic.plot_confusion_matrix(matrix, Path("never.png"))
+        kic.plots.plot_confusion_matrix(matrix, Path("never.png"))
 
 
 def test_messages_images_of_height_zero_are_refused() -> None:

@@ -1,4 +1,4 @@
-"""Grad-CAM, embeddings and similarity search (kerasimgcls.interpret)."""
+"""Grad-CAM, embeddings and similarity search (kerasimgcls.analysis.interpret)."""
 
 from __future__ import annotations
 
@@ -170,13 +170,13 @@ def test_grad_cam_rejects_bad_options(corner_model) -> None:
 def test_plot_grad_cam_writes_a_picture(corner_model, corner_test, tmp_path) -> None:
     images, labels = corner_test
     results = [kic.grad_cam(corner_model, images[i], int(labels[i])) for i in range(2)]
-    path = kic.plot_grad_cam(results, tmp_path / "cams.png")
+    path = kic.plots.plot_grad_cam(results, tmp_path / "cams.png")
     _assert_picture(path)
     _assert_picture(results[0].save(tmp_path / "one.png"))
     with pytest.raises(ValueError, match="results is empty"):
-        kic.plot_grad_cam([], tmp_path / "none.png")
+        kic.plots.plot_grad_cam([], tmp_path / "none.png")
     with pytest.raises(ValueError, match="titles must have one entry per result"):
-        kic.plot_grad_cam(results, tmp_path / "bad.png", titles=["a"])
+        kic.plots.plot_grad_cam(results, tmp_path / "bad.png", titles=["a"])
 
 
 def _assert_picture(path, min_size=(100, 100)) -> None:
@@ -257,7 +257,7 @@ def test_similarity_and_embedding_pictures(corner_model, corner_test, tmp_path):
     result = kic.similar_images(corner_model, images[2], kic.Split(images, labels), k=5)
     _assert_picture(result.plot(tmp_path / "similar.png", class_names=list("ab")))
     features = kic.embeddings(corner_model, images)
-    path = kic.plot_embeddings(
+    path = kic.plots.plot_embeddings(
         features, labels, tmp_path / "map.png", class_names=list("ab")
     )
     _assert_picture(path)
@@ -268,13 +268,15 @@ def test_similarity_and_embedding_pictures(corner_model, corner_test, tmp_path):
 def test_plot_embeddings_rejects_bad_input(tmp_path) -> None:
     features = np.zeros((5, 3))
     with pytest.raises(ValueError, match="features must be a 2-D array"):
-        kic.plot_embeddings(np.zeros(5), [0] * 5, tmp_path / "x.png")
+        kic.plots.plot_embeddings(np.zeros(5), [0] * 5, tmp_path / "x.png")
     with pytest.raises(ValueError, match="labels must have one entry per row"):
-        kic.plot_embeddings(features, [0, 1], tmp_path / "x.png")
+        kic.plots.plot_embeddings(features, [0, 1], tmp_path / "x.png")
     with pytest.raises(ValueError, match="methods must be one of"):
-        kic.plot_embeddings(features, [0] * 5, tmp_path / "x.png", methods=["umap"])
+        kic.plots.plot_embeddings(
+            features, [0] * 5, tmp_path / "x.png", methods=["umap"]
+        )
     with pytest.raises(ValueError, match="methods must be a non-empty list"):
-        kic.plot_embeddings(features, [0] * 5, tmp_path / "x.png", methods="pca")
+        kic.plots.plot_embeddings(features, [0] * 5, tmp_path / "x.png", methods="pca")
 
 
 def test_grad_cam_warns_when_nothing_supports_the_class() -> None:

@@ -61,11 +61,11 @@ print(json.dumps(missing))
         "import keras, kerasimgcls",  # keras first: registered at once
         "import kerasimgcls.models",  # a module that defines objects, first
         "import kerasimgcls.training._fine_tune",
-        "import kerasimgcls.serving",
+        "import kerasimgcls.serving._export",
         # A module that imports keras first: keras finishes while that module is
         # half imported, and registration waits until it has finished.
-        "import kerasimgcls.blocks",
-        "import kerasimgcls.layers",
+        "import kerasimgcls.models.blocks",
+        "import kerasimgcls.models.layers",
         "from kerasimgcls.data import load_digits",
         "import kerasimgcls.training",
     ],

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import kerasimgcls as kic
 from kerasimgcls.cli import main
-from kerasimgcls.layers import (
+from kerasimgcls.models.layers import (
     FusedBatchNormalization,
     fuse_batch_norm,
     precision_scope,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kerasimgcls as kic
-from kerasimgcls.transfer import BACKBONES
+from kerasimgcls.models.transfer import BACKBONES
 
 # The reference CIFAR-10 CNN, row for row: (layer type, output shape, parameters).
 REFERENCE = [

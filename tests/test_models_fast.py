@@ -19,7 +19,7 @@ def _smooth_images(count: int, size: int = 16, seed: int = 0) -> np.ndarray:
 
 def test_patch_whitening_kernel_decorrelates_patches() -> None:
     images = _smooth_images(200)
-    kernel, bias = kic.patch_whitening_kernel(images, kernel_size=2)
+    kernel, bias = kic.models.patch_whitening_kernel(images, kernel_size=2)
     assert kernel.shape == (2, 2, 3, 24)
     assert bias.shape == (24,)
     assert kernel.dtype == np.float32
@@ -44,20 +44,24 @@ def test_patch_whitening_kernel_decorrelates_patches() -> None:
 
 def test_patch_whitening_kernel_scales_uint8_like_floats() -> None:
     images = _smooth_images(50)
-    from_uint8 = kic.patch_whitening_kernel(images)
-    from_float = kic.patch_whitening_kernel(images.astype(np.float32) / 255.0)
+    from_uint8 = kic.models.patch_whitening_kernel(images)
+    from_float = kic.models.patch_whitening_kernel(images.astype(np.float32) / 255.0)
     np.testing.assert_allclose(from_uint8[0], from_float[0], rtol=1e-3, atol=1e-3)
 
 
 def test_patch_whitening_kernel_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="images must be an array of shape"):
-        kic.patch_whitening_kernel(np.zeros((8, 8, 3), np.uint8))
+        kic.models.patch_whitening_kernel(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="smaller than kernel_size=4"):
-        kic.patch_whitening_kernel(np.zeros((2, 3, 3, 3), np.uint8), kernel_size=4)
+        kic.models.patch_whitening_kernel(
+            np.zeros((2, 3, 3, 3), np.uint8), kernel_size=4
+        )
     with pytest.raises(ValueError, match="epsilon must be > 0; received epsilon=0"):
-        kic.patch_whitening_kernel(np.zeros((2, 8, 8, 3), np.uint8), epsilon=0)
+        kic.models.patch_whitening_kernel(np.zeros((2, 8, 8, 3), np.uint8), epsilon=0)
     with pytest.raises(TypeError, match="kernel_size must be an integer"):
-        kic.patch_whitening_kernel(np.zeros((2, 8, 8, 3), np.uint8), kernel_size=2.5)  # type: ignore[arg-type]
+        kic.models.patch_whitening_kernel(
+            np.zeros((2, 8, 8, 3), np.uint8), kernel_size=2.5
+        )  # type: ignore[arg-type]
 
 
 def test_airbench_cnn_default_shape_and_parameter_count() -> None:
@@ -87,7 +91,7 @@ def test_airbench_convolutions_start_as_a_partial_identity() -> None:
 def test_scaled_bias_moves_faster_under_sgd() -> None:
     import keras
 
-    from kerasimgcls.models import _ScaledBias
+    from kerasimgcls.models.airbench import _ScaledBias
 
     layer = _ScaledBias(8.0)
     layer.build((None, 4))
@@ -117,7 +121,7 @@ def test_airbench_cnn_whitening_layer_is_frozen_with_computed_weights() -> None:
     )
     whiten = model.get_layer("whiten")
     assert whiten.trainable is False
-    kernel, bias = kic.patch_whitening_kernel(images)
+    kernel, bias = kic.models.patch_whitening_kernel(images)
     np.testing.assert_allclose(whiten.get_weights()[0], kernel)
     np.testing.assert_allclose(whiten.get_weights()[1], bias)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -180,8 +184,8 @@ def test_patch_whitening_kernel_standardize_folds_the_normalisation_in() -> None
     unit = images.astype(np.float64) / 255.0
     mean, std = unit.mean(axis=(0, 1, 2)), unit.std(axis=(0, 1, 2))
     standardized = ((unit - mean) / std).astype(np.float32)
-    kernel, bias = kic.patch_whitening_kernel(images, standardize=True)
-    z_kernel, z_bias = kic.patch_whitening_kernel(standardized)
+    kernel, bias = kic.models.patch_whitening_kernel(images, standardize=True)
+    z_kernel, z_bias = kic.models.patch_whitening_kernel(standardized)
 
     def conv(x: np.ndarray, k: np.ndarray, b: np.ndarray) -> np.ndarray:
         windows = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
@@ -192,10 +196,10 @@ def test_patch_whitening_kernel_standardize_folds_the_normalisation_in() -> None
     # standardised images gives; not what whitening the raw pixels gives.
     on_unit = conv(unit, kernel, bias)
     np.testing.assert_allclose(on_unit, conv(standardized, z_kernel, z_bias), atol=2e-3)
-    plain = kic.patch_whitening_kernel(images)
+    plain = kic.models.patch_whitening_kernel(images)
     assert np.abs(on_unit - conv(unit, *plain)).max() > 0.1
     with pytest.raises(TypeError, match="standardize must be True or False"):
-        kic.patch_whitening_kernel(images, standardize=1)  # type: ignore[arg-type]
+        kic.models.patch_whitening_kernel(images, standardize=1)  # type: ignore[arg-type]
 
 
 def test_airbench_cnn_batch_norm_momentum_per_1024_images() -> None:
@@ -225,7 +229,9 @@ def test_airbench_cnn_whitening_options() -> None:
     assert model.get_layer("whiten").compute_dtype == "float32"
     assert mixed.get_layer("whiten").compute_dtype == "bfloat16"
     assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
-    kernel, _ = kic.patch_whitening_kernel(images, epsilon=1e-3, standardize=True)
+    kernel, _ = kic.models.patch_whitening_kernel(
+        images, epsilon=1e-3, standardize=True
+    )
     np.testing.assert_allclose(model.get_layer("whiten").get_weights()[0], kernel)
     with pytest.raises(ValueError, match="whitening_epsilon must be > 0"):
         kic.build_airbench_cnn(whitening_epsilon=0.0)

@@ -21,18 +21,17 @@ import numpy as np
 import pytest
 
 from kerasimgcls._io import NoSpaceLeftError, file_lock, no_space_error
-from kerasimgcls.training import _run_dir
+from kerasimgcls.training import _environment, _failures, _lock, _run_dir
+from kerasimgcls.training._environment import utc_now
+from kerasimgcls.training._failures import recording_failures
+from kerasimgcls.training._lock import locks_run_dir, run_dir_lock
+from kerasimgcls.training._metrics import write_metrics
 from kerasimgcls.training._run_dir import (
     CHECKPOINT,
     LOCK_FILE,
     RUN_FILES,
     RunDirectory,
-    locks_run_dir,
     prepare_run_dir,
-    recording_failures,
-    run_dir_lock,
-    utc_now,
-    write_metrics,
 )
 
 _UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
@@ -575,13 +574,13 @@ def test_the_owner_shown_is_the_lock_files_first_line(
             run_dir_lock(tmp_path),
         ):
             pass  # pragma: no cover
-    assert _run_dir._lock_owner(tmp_path) == shown
+    assert _lock._lock_owner(tmp_path) == shown
 
 
 def test_the_owner_of_a_missing_or_undecodable_lock(tmp_path: Path) -> None:
-    assert _run_dir._lock_owner(tmp_path) == "unknown process"  # no lock file
+    assert _lock._lock_owner(tmp_path) == "unknown process"  # no lock file
     (tmp_path / LOCK_FILE).write_bytes(b"\xffprocess 9\n")
-    assert _run_dir._lock_owner(tmp_path) == "\ufffdprocess 9"
+    assert _lock._lock_owner(tmp_path) == "\ufffdprocess 9"
 
 
 def test_a_folder_of_other_files_is_not_locked(tmp_path: Path) -> None:
@@ -618,7 +617,7 @@ def test_the_folders_a_training_may_lock(
             (tmp_path / name).mkdir()
         else:
             (tmp_path / name).write_text("")
-    assert _run_dir._may_hold_a_run(tmp_path) is may
+    assert _lock._may_hold_a_run(tmp_path) is may
 
 
 def test_linked_checkpoints_are_no_run_to_lock(tmp_path: Path) -> None:
@@ -626,7 +625,7 @@ def test_linked_checkpoints_are_no_run_to_lock(tmp_path: Path) -> None:
     run.mkdir()
     elsewhere.mkdir()
     (run / "checkpoints").symlink_to(elsewhere)
-    assert _run_dir._may_hold_a_run(run) is False
+    assert _lock._may_hold_a_run(run) is False
 
 
 # --- recording failures in run.json ---------------------------------------------------
@@ -735,12 +734,12 @@ def test_run_json_is_rewritten_in_place_when_the_atomic_write_fails(
     def full(path: object, payload: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_run_dir, "write_json_atomic", full)
+    monkeypatch.setattr(_failures, "write_json_atomic", full)
     path = tmp_path / "run.json"
     # Written wider than the rewrite: the rest of the old text must go.
     path.write_text(json.dumps({"status": "running", "pad": "x" * 500}, indent=8))
     info = {"status": "interrupted", "pad": "x" * 500}
-    _run_dir._write_small_json(path, info)
+    _failures._write_small_json(path, info)
     assert path.read_text(encoding="utf-8") == json.dumps(info, indent=2) + "\n"
 
 
@@ -748,7 +747,7 @@ def test_small_json_is_written_atomically(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     path.write_text("old")
     info = {"status": "ü", "n": [1, 2]}
-    _run_dir._write_small_json(path, info)
+    _failures._write_small_json(path, info)
     assert path.read_text(encoding="utf-8") == json.dumps(info, indent=2) + "\n"
     assert names(tmp_path) == ["run.json"]
 
@@ -994,19 +993,21 @@ def test_environment_records_the_cpu_its_bf16_units_and_the_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(os, "getloadavg", lambda: (1.234, 0.5, 0.25))
-    monkeypatch.setattr(_run_dir, "_cpuinfo", lambda: {"flags": "avx512_bf16 sse2"})
-    hardware = _run_dir.environment()["hardware"]
+    monkeypatch.setattr(_environment, "_cpuinfo", lambda: {"flags": "avx512_bf16 sse2"})
+    hardware = _environment.environment()["hardware"]
     assert hardware["load_average_at_start"] == [1.23, 0.5, 0.25]
     assert hardware["avx512_bf16"] is True and hardware["amx"] is False
-    monkeypatch.setattr(_run_dir, "_cpuinfo", lambda: {"flags": "amx_tile amx_bf16"})
-    assert _run_dir.environment()["hardware"]["amx"] is True
+    monkeypatch.setattr(
+        _environment, "_cpuinfo", lambda: {"flags": "amx_tile amx_bf16"}
+    )
+    assert _environment.environment()["hardware"]["amx"] is True
 
 
 def test_load_average_is_none_where_the_os_has_none(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delattr(os, "getloadavg")
-    assert _run_dir.load_average() is None
+    assert _environment.load_average() is None
 
 
 def test_finish_without_epochs_plots_nothing(tmp_path: Path) -> None:

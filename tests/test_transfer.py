@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import kerasimgcls as kic
-from kerasimgcls.transfer import BACKBONES
+from kerasimgcls.models.transfer import BACKBONES
 
 
 def _pixels(count: int = 4, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -347,7 +347,9 @@ def test_export_and_predict_take_raw_pixels(name: str, tmp_path) -> None:  # typ
 
 
 def test_importing_the_package_does_not_import_transfer() -> None:
-    code = "import sys, kerasimgcls; print('kerasimgcls.transfer' in sys.modules)"
+    code = (
+        "import sys, kerasimgcls; print('kerasimgcls.models.transfer' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )

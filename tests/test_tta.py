@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kerasimgcls as kic
-from kerasimgcls._tta import TTA_VIEWS
+from kerasimgcls.inference._tta import TTA_VIEWS
 
 
 def _logit_model() -> tuple[keras.Model, keras.Model]:

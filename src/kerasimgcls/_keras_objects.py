@@ -16,7 +16,7 @@ import before it loads a model:
   importing (a post-import hook), so ``keras.saving.load_model`` works after
   ``import kerasimgcls`` in either order, without making the import itself slow.
   When a module of the library is what imports Keras (a process that imports
-  ``kerasimgcls.blocks`` first), that module is half executed as Keras finishes;
+  ``kerasimgcls.models.blocks`` first), that module is half executed as Keras finishes;
   the hook then tries again as each module of the library finishes importing.
   :func:`kerasimgcls.load_model` calls :func:`register_keras_objects` as well,
   which raises what went wrong, if anything did.
@@ -45,9 +45,9 @@ __all__ = [
 #: ``keras.saving.register_keras_serializable`` (package ``"kerasimgcls"``), and so
 #: may be named in a ``.keras`` file or a checkpoint.
 SERIALIZABLE_MODULES: tuple[str, ...] = (
-    "kerasimgcls._export",  # InputPreprocessing: raw pixels in, class names inside
-    "kerasimgcls.layers",  # FusedBatchNormalization
-    "kerasimgcls.models",  # airbench's initializer and scaled bias
+    "kerasimgcls.models.preprocessing",  # InputPreprocessing: pixels in, class names
+    "kerasimgcls.models.layers",  # FusedBatchNormalization
+    "kerasimgcls.models.airbench",  # airbench's initializer and scaled bias
     "kerasimgcls.training._schedules",  # WarmupSchedule (checkpoints only)
     "kerasimgcls.training._fine_tune",  # PhaseLearningRate (checkpoints only)
 )
@@ -65,7 +65,7 @@ def register_keras_objects() -> None:
         >>> from kerasimgcls._keras_objects import register_keras_objects
         >>> register_keras_objects()
         >>> keras.saving.get_registered_object("kerasimgcls>InputPreprocessing")
-        <class 'kerasimgcls._export.InputPreprocessing'>
+        <class 'kerasimgcls.models.preprocessing.InputPreprocessing'>
     """
     global _registered, _registering
     with _lock:
@@ -85,7 +85,7 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
     """Find modules as usual; register once Keras, or a module of ours, has run.
 
     Registering as Keras finishes importing fails when a module of the library is
-    the one importing Keras (``import kerasimgcls.blocks`` first): it is half
+    the one importing Keras (``import kerasimgcls.models.blocks`` first): it is half
     executed, and the modules that register import from it. Every module of the
     library is therefore watched too, and registration is tried again as each one
     finishes; the outermost finishes last, when nothing is half imported.

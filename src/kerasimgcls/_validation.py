@@ -36,6 +36,7 @@ __all__ = [
     "check_label_values",
     "check_labels",
     "check_memory_for",
+    "check_min_size",
     "check_num_classes",
     "check_optional_rate",
     "check_path_exists",
@@ -725,7 +726,7 @@ def check_label_values(labels: Any, name: str = "labels") -> Any:
     return labels
 
 
-# The compute precisions (see kerasimgcls.layers.PRECISIONS); here so the recipes and
+# The compute precisions (see kerasimgcls.models.layers.PRECISIONS); here so the recipes and
 # the command line can check them without importing Keras.
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -738,3 +739,14 @@ def check_precision(precision: object) -> str:
             f"precision={precision!r}"
         )
     return str(precision)
+
+
+def check_min_size(
+    shape: tuple[int, int, int], input_shape: Sequence[int], size: int, reason: str
+) -> None:
+    """Raise unless ``shape`` is at least ``size x size`` (``reason`` says why)."""
+    if min(shape[:2]) < size:
+        raise ValueError(
+            f"input_shape must be at least {size}x{size} for {reason}; "
+            f"received input_shape={tuple(input_shape)!r}"
+        )

@@ -426,7 +426,7 @@ def load_run_model(run_dir: str | os.PathLike[str]) -> Any:
         FileNotFoundError: If nothing exists at ``run_dir`` or it holds no model.
         ValueError: If the file is not a ``.keras`` model or is damaged.
     """
-    from kerasimgcls._export import load_model
+    from kerasimgcls.inference._load import load_model
 
     return load_model(run_dir)
 

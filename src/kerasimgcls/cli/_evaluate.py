@@ -50,8 +50,8 @@ def _predicted(
 
     The split is predicted once: the plain probabilities are the first view's.
     """
-    from kerasimgcls._export import predict_proba
-    from kerasimgcls._tta import predict_views
+    from kerasimgcls.inference._predict import predict_proba
+    from kerasimgcls.inference._tta import predict_views
 
     if tta is None:
         plain = predict_proba(
@@ -73,9 +73,9 @@ def _predicted(
 
 def run(args: argparse.Namespace) -> int:
     """Score the run's model on a split and record it in ``metrics.json``."""
+    from kerasimgcls.analysis.evaluation import ClassificationReport
     from kerasimgcls.cli._common import load_run
-    from kerasimgcls.evaluation import ClassificationReport
-    from kerasimgcls.training._run_dir import write_metrics
+    from kerasimgcls.training._metrics import write_metrics
 
     model, _config, data = load_run(args.run_dir)
     name = args.split

@@ -98,11 +98,11 @@ def _output_names(images: list[str], method: str = "gradcam") -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Write one Grad-CAM picture per image and print what the model predicted."""
-    from kerasimgcls._export import get_class_names, resize_settings
     from kerasimgcls._validation import printable
+    from kerasimgcls.analysis.interpret import grad_cam
     from kerasimgcls.cli._common import load_run_model
     from kerasimgcls.cli._predict import load_image
-    from kerasimgcls.interpret import grad_cam
+    from kerasimgcls.models.preprocessing import get_class_names, resize_settings
 
     model = load_run_model(args.run_dir)
     source = Path(args.run_dir)

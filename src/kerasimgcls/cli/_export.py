@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kerasimgcls._export_paths import SERVING_FORMATS, check_output, require
 from kerasimgcls.cli._common import add_command
+from kerasimgcls.serving._paths import SERVING_FORMATS, check_output, require
 
 _FORMATS = SERVING_FORMATS
 
@@ -74,7 +74,7 @@ def check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export the run's model and say how to load it."""
     from kerasimgcls.cli._common import load_run_model
-    from kerasimgcls.serving import CLASS_NAMES_FILE, export_for_serving
+    from kerasimgcls.serving._export import CLASS_NAMES_FILE, export_for_serving
 
     written = export_for_serving(
         load_run_model(args.run_dir),

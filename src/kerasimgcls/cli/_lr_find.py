@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the range test, write the plot and print the suggested rate."""
     import keras
 
+    from kerasimgcls.analysis.lr_finder import find_learning_rate
     from kerasimgcls.cli._common import load_data_from_args
-    from kerasimgcls.lr_finder import find_learning_rate
     from kerasimgcls.models import get_model
 
     data = load_data_from_args(args, args.model)

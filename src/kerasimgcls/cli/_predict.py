@@ -12,9 +12,9 @@ if TYPE_CHECKING:  # NumPy loads with the handler: the checks must not wait for 
     import numpy as np
     from numpy.typing import NDArray
 
-from kerasimgcls._scaling import INPUT_SCALINGS
 from kerasimgcls._validation import check_positive_int
 from kerasimgcls.cli._common import add_command, check_paths, checked_number
+from kerasimgcls.inference._scaling import INPUT_SCALINGS
 from kerasimgcls.training._config import TTA_NAMES
 
 _COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
@@ -82,7 +82,7 @@ def load_image(
     """Decode ``path`` to uint8 pixels of ``shape`` (height, width, channels).
 
     ``resize`` is ``(interpolation, aspect)``, as the model's training images
-    were resized (``kerasimgcls._export.resize_settings``).
+    were resized (``kerasimgcls.models.preprocessing.resize_settings``).
 
     Raises:
         FileNotFoundError: If the file does not exist.
@@ -126,9 +126,9 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the top-k predictions of each image; name the files that failed."""
-    from kerasimgcls._export import predict
     from kerasimgcls._validation import printable
     from kerasimgcls.cli._common import load_run_model
+    from kerasimgcls.inference._predict import predict
 
     model = load_run_model(args.run_dir)
     result = predict(

@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     """Write the report and print its path."""
     from pathlib import Path
 
+    from kerasimgcls.analysis.report import check_not_running, write_report
     from kerasimgcls.cli._common import load_run, read_run_json
-    from kerasimgcls.report import check_not_running, write_report
 
     check_not_running(read_run_json(args.run_dir), Path(args.run_dir))
     model, _config, data = load_run(args.run_dir)

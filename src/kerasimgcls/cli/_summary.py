@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         load_run_model(args.model).summary(line_length=_LINE_LENGTH)
         return 0
     from kerasimgcls.models import get_model
-    from kerasimgcls.transfer import BACKBONES
+    from kerasimgcls.models.transfer import BACKBONES
 
     # The layers and counts do not depend on the weights: none are downloaded.
     extra = {"weights": None} if args.model in BACKBONES else {}

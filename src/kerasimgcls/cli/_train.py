@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import inspect
 import json
 import logging
@@ -28,7 +27,8 @@ from kerasimgcls.cli._common import (
     load_data,
     read_run_json,
 )
-from kerasimgcls.recipes import get_recipe, list_recipes
+from kerasimgcls.cli._run_name import default_run_dir
+from kerasimgcls.data._steps import steps_per_epoch
 from kerasimgcls.training._callback_args import checked_arguments
 from kerasimgcls.training._config import (
     CALLBACK_FIELDS,
@@ -38,6 +38,7 @@ from kerasimgcls.training._config import (
     json_ready,
     parse_options,
 )
+from kerasimgcls.training._recipes import get_recipe, list_recipes
 
 # The named schedules, as kerasimgcls.training.SCHEDULES (tests/test_cli_fast.py).
 _SCHEDULES = SCHEDULE_NAMES
@@ -296,7 +297,7 @@ def _check_model_args(model_name: str, kwargs: dict[str, Any]) -> None:
 
 def _check_backbone_weights(model_name: str, kwargs: dict[str, Any]) -> None:
     """A transfer model's weights must be at hand before any data loads."""
-    from kerasimgcls.transfer import BACKBONES, check_backbone_weights
+    from kerasimgcls.models.transfer import BACKBONES, check_backbone_weights
 
     if model_name not in BACKBONES:
         return
@@ -446,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
 def _recipe_words(recipe: Any, config: TrainingConfig, data: Any) -> str:
     text = f"recipe {recipe.name}"
     if recipe.derive_from_data:
-        steps = -(-len(data.train) // config.batch_size)
+        steps = steps_per_epoch(len(data.train), config.batch_size)
         momentum = config.model_kwargs.get("batch_norm_momentum")
         text += (
             f" (from {steps} steps per epoch: {config.epochs} epochs, batch-norm "
@@ -464,6 +465,7 @@ def _make_trainer(
     copied: list[str],
 ) -> Any:
     from kerasimgcls.models import get_model
+    from kerasimgcls.models._weights import copy_matching_weights
     from kerasimgcls.training import Trainer
 
     assert config.model is not None
@@ -478,6 +480,11 @@ def _make_trainer(
         model = get_model(str(config.model), **kwargs)
         if init_from is not None:
             copied[:] = copy_matching_weights(init_from, model)
+            if not copied:
+                raise ValueError(
+                    f"--init-from: no layer of {init_from.name!r} matches the model "
+                    f"{model.name!r} by name and weight shapes; use the same --model"
+                )
         return model
 
     callbacks = []
@@ -567,7 +574,7 @@ def _load_init_from(path: str | None) -> Any:
     """The model of ``--init-from`` (its inner model, without the preprocessing)."""
     if path is None:
         return None
-    from kerasimgcls._export import load_model
+    from kerasimgcls.inference import load_model
 
     try:
         model = load_model(path)
@@ -576,44 +583,6 @@ def _load_init_from(path: str | None) -> Any:
             f"--init-from: {path!r} is not a finished run (no model.keras): {err}"
         ) from err
     return model
-
-
-def copy_matching_weights(source: Any, target: Any) -> list[str]:
-    """Copy the weights of each layer of ``source`` into the same-named ``target`` layer.
-
-    ``source`` may be an exported model (its wrapped model is searched). Layers whose
-    weight shapes differ (a new number of classes) keep their fresh weights.
-
-    Returns:
-        The names of the layers copied.
-
-    Raises:
-        ValueError: If no layer matches.
-    """
-    import keras
-
-    layers = {
-        layer.name: layer
-        for model in (source, *(m for m in source.layers if isinstance(m, keras.Model)))
-        for layer in model.layers
-        if layer.weights and not isinstance(layer, keras.Model)
-    }
-    copied = []
-    for layer in target.layers:
-        match = layers.get(layer.name)
-        if match is None or not layer.weights:
-            continue
-        shapes = [tuple(w.shape) for w in match.weights]
-        if shapes != [tuple(w.shape) for w in layer.weights]:
-            continue
-        layer.set_weights(match.get_weights())
-        copied.append(layer.name)
-    if not copied:
-        raise ValueError(
-            f"--init-from: no layer of {source.name!r} matches the model "
-            f"{target.name!r} by name and weight shapes; use the same --model"
-        )
-    return copied
 
 
 def _final_notes(trainer: Any) -> list[str]:
@@ -651,79 +620,3 @@ def _final_notes(trainer: Any) -> list[str]:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(json_ready(value))
-
-
-# Flags that shape the run, with the short label they get in the default run dir.
-_RUN_NAME_FLAGS = (
-    ("recipe", "recipe"),
-    ("model_arg", ""),
-    ("epochs", "epochs"),
-    ("batch_size", "bs"),
-    ("optimizer", ""),
-    ("learning_rate", "lr"),
-    ("schedule", ""),
-    ("warmup_epochs", "warmup"),
-    ("label_smoothing", "ls"),
-    ("augment", "aug"),
-    ("early_stopping_patience", "patience"),
-    ("class_weight", "cw"),
-    ("precision", ""),
-    ("fused_batch_norm", "fusedbn"),
-    ("weight_averaging", "wa"),
-    ("fine_tune", "ft"),
-    ("deterministic", "nondet"),
-    ("init_from", "from"),
-    ("skip_bad_images", "skipbad"),
-    ("image_size", "size"),
-    ("color_mode", ""),
-    ("validation_split", "val"),
-    ("split_seed", "split"),
-)
-_MAX_NAME = 96
-
-
-def default_run_dir(
-    args: argparse.Namespace, spec: dict[str, Any], model_name: str
-) -> Path:
-    """The default ``--run-dir``: ``runs/<data>-<model>-seed<seed>`` plus each setting given.
-
-    Settings left at their defaults add nothing, so the plain command keeps its
-    short name, the same command always finds its own run, and a changed setting
-    gets a run directory of its own. A long tail is replaced by a hash of it.
-
-    Example:
-        >>> import argparse
-        >>> args = argparse.Namespace(seed=0, epochs=30, learning_rate=0.01)
-        >>> str(default_run_dir(args, {"dataset": "digits"}, "cifar_cnn"))
-        'runs/digits-cifar_cnn-seed0-epochs30-lr0.01'
-    """
-    source = spec.get("dataset") or Path(spec.get("data_dir", "data")).name
-    defaults = {"color_mode": "rgb", "validation_split": 0.1, "split_seed": 0}
-    parts = []
-    for dest, label in _RUN_NAME_FLAGS:
-        value = getattr(args, dest, None)
-        if dest == "deterministic":  # named when turned off
-            value = value is False
-        if value in (None, False, [], defaults.get(dest, ())):
-            continue
-        parts.append(label + _name_part(dest, value))
-    tail = "-".join(parts)
-    if len(tail) > _MAX_NAME:
-        tail = "h" + hashlib.sha256(tail.encode()).hexdigest()[:10]
-    seed = 0 if getattr(args, "seed", None) is None else args.seed
-    name = f"{source}-{model_name}-seed{seed}" + (f"-{tail}" if tail else "")
-    return Path("runs") / name
-
-
-def _name_part(dest: str, value: Any) -> str:
-    if value is True:
-        return ""
-    if dest == "init_from":
-        value = Path(value).stem if Path(value).suffix == ".keras" else Path(value).name
-    elif isinstance(value, dict):
-        value = "_".join(f"{key}{json_ready(item)}" for key, item in value.items())
-    elif isinstance(value, list):
-        value = (
-            "x".join(str(v) for v in value) if dest == "image_size" else "_".join(value)
-        )
-    return re.sub(r"[^A-Za-z0-9.+_-]+", "_", str(value)).strip("_")

@@ -316,9 +316,6 @@ def decode_file(
     if not data:
         return DecodeResult(None, "empty file (0 bytes)")
     try:
-        fast = _decode_small_jpeg(data, color_mode, image_size, pixel_bound)
-        if fast is not None:
-            return fast
         return _decode_with_pillow(
             data, path, color_mode, image_size, (interpolation, aspect), pixel_bound
         )
@@ -408,89 +405,6 @@ def resize_image(
     if aspect == "pad":
         return ImageOps.pad(image, size, method=resample, color=0)
     return image.resize(size, resample)
-
-
-_SOF_MARKERS = (0xC0, 0xC1, 0xC2)
-_JPEG_MODES = {1: "L", 3: "RGB"}
-
-
-def _jpeg_header(data: bytes) -> tuple[int, int, int] | None:
-    """``(height, width, components)`` from a JPEG's frame header, or ``None``.
-
-    ``None`` also for a JPEG with an EXIF block anywhere before its first scan,
-    before or after the frame header (it may rotate the image): the normal path
-    applies the orientation, as Pillow does.
-    """
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    frame: tuple[int, int, int] | None = None
-    index, end = 2, len(data) - 10
-    while index < end:
-        if data[index] != 0xFF:
-            return None
-        marker = data[index + 1]
-        if marker == 0xFF:  # fill byte
-            index += 1
-            continue
-        if marker == 0xDA:  # the first scan: every header segment has been seen
-            return frame
-        if _is_exif(data, index):
-            return None
-        if marker in _SOF_MARKERS and frame is None:
-            if data[index + 4] != 8:  # bits per sample
-                return None
-            height = (data[index + 5] << 8) | data[index + 6]
-            width = (data[index + 7] << 8) | data[index + 8]
-            frame = (height, width, data[index + 9])
-        index += 2 + ((data[index + 2] << 8) | data[index + 3])
-    return None
-
-
-def _is_exif(data: bytes, index: int) -> bool:
-    return data[index + 1] == 0xE1 and data[index + 4 : index + 8] == b"Exif"
-
-
-def _decode_small_jpeg(
-    data: bytes, color_mode: str, image_size: tuple[int, int] | None, max_pixels: int
-) -> DecodeResult | None:
-    """Decode a plain 8-bit RGB or grayscale JPEG with Pillow's decoder, directly.
-
-    ``Image.open`` parses the JPEG markers in Python, which costs more than
-    decoding a 32x32 image; this reads only the frame header and hands the bytes to
-    the same libjpeg decoder with the same arguments Pillow's JPEG plugin uses, so
-    the pixels are identical. Anything unusual (other modes, resizing, an error,
-    truncation) returns ``None`` and takes the normal path, which reports errors.
-    """
-    from PIL import Image
-
-    header = _jpeg_header(data)
-    if header is None:
-        return None
-    height, width, components = header
-    mode = _JPEG_MODES.get(components)
-    if mode is None or height == 0 or width == 0:
-        return None
-    if height * width > max_pixels:
-        return None  # the normal path refuses it with the reason
-    if image_size is not None and image_size != (height, width):
-        return None
-    try:
-        core = Image.core.new(mode, (width, height))  # type: ignore[attr-defined]
-        decoder = Image._getdecoder(mode, "jpeg", (mode, ""))
-        decoder.setimage(core, (0, 0, width, height))
-        try:
-            consumed, error_code = decoder.decode(data)
-        finally:
-            decoder.cleanup()
-    except Exception:  # any change in Pillow's internals: use the public path
-        return None
-    if consumed >= 0 or error_code < 0:  # not finished (truncated) or failed
-        return None
-    image = _to_mode(Image.Image()._new(core), color_mode)
-    pixels = np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(
-        height, width, len(image.getbands())
-    )
-    return DecodeResult(pixels, None, (height, width), mode, "JPEG")
 
 
 def default_workers() -> int:

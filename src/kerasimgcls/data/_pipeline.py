@@ -21,6 +21,7 @@ from kerasimgcls.data._augment import (
     image_flips,
 )
 from kerasimgcls.data._dataset import Split
+from kerasimgcls.data._steps import steps_per_epoch
 
 __all__ = ["epochs_dataset", "to_tf_dataset"]
 
@@ -287,7 +288,7 @@ def epochs_dataset(
     seed = _check_seed(seed)
     augmentation = _check_augment(augment)
     size = len(split)
-    steps = size // batch_size if drop_remainder else -(-size // batch_size)
+    steps = steps_per_epoch(size, batch_size, drop_remainder=drop_remainder)
     if steps == 0:
         raise ValueError(
             f"batch_size={batch_size} with drop_remainder=True leaves no batch of "

@@ -8,49 +8,43 @@ allow-list unpickler, never with :func:`pickle.load`.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import gzip
-import io
-import json
 import logging
-import math
 import os
-import shutil
-import socket
-import tarfile
-import tempfile
-import urllib.parse
-import zipfile
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from kerasimgcls._io import (
-    file_lock,
-    no_space_error,
-    open_regular_file,
-    read_regular_file,
-    write_json_atomic,
-)
 from kerasimgcls._validation import (
     check_choice,
-    check_class_names,
-    check_path_exists,
     check_rate,
     check_seed,
-    limit,
-    short_repr,
 )
 from kerasimgcls.data._dataset import ImageDataset, Split
-from kerasimgcls.data._safe_pickle import safe_load
+from kerasimgcls.data._download import locate
+from kerasimgcls.data._readers import (
+    checked_labels,
+    find_idx,
+    names_of,
+    read_cifar_batch,
+    read_idx,
+    read_npz,
+    read_pickle,
+)
+from kerasimgcls.data._sources import (
+    _CIFAR10,
+    _CIFAR100,
+    _FASHION,
+    _IDX_FILES,
+    _MNIST,
+    CIFAR10_CLASSES,
+    FASHION_MNIST_CLASSES,
+    _Source,
+)
 from kerasimgcls.data._split import train_validation_split
-from kerasimgcls.data._tar_headers import check_tar_headers
+from kerasimgcls.data._tar import batches_folder
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -61,93 +55,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The ten CIFAR-10 class names, in label order (as in the official batches).
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
-_KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-_IDX_FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where one dataset comes from and how Keras caches it."""
-
-    name: str
-    archive: str  # the official file name
-    folder: str  # what the archive extracts to (CIFAR) or the cache sub-folder
-    file_hash: str
-    keras_cached: tuple[str, ...]  # paths under $KERAS_HOME/datasets to look at
-
-
-_CIFAR10 = _Source(
-    "cifar10",
-    "cifar-10-python.tar.gz",
-    "cifar-10-batches-py",
-    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-    (
-        "cifar-10-batches-py-target/cifar-10-batches-py",
-        "cifar-10-batches-py",
-        "cifar-10-batches-py-target_archive",
-        "cifar-10-python.tar.gz",
-    ),
-)
-_CIFAR100 = _Source(
-    "cifar100",
-    "cifar-100-python.tar.gz",
-    "cifar-100-python",
-    "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
-    (
-        "cifar-100-python-target/cifar-100-python",
-        "cifar-100-python",
-        "cifar-100-python-target_archive",
-        "cifar-100-python.tar.gz",
-    ),
-)
-_MNIST = _Source(
-    "mnist",
-    "mnist.npz",
-    "",
-    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
-    ("mnist.npz",),
-)
-_FASHION = _Source("fashion_mnist", "", "fashion-mnist", "", ("fashion-mnist",))
-
-
-def keras_datasets_dir() -> Path:
-    """Keras' download cache: ``$KERAS_HOME/datasets`` (``~/.keras/datasets``)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(
-        os.path.expanduser("~"), ".keras"
-    )
-    return Path(home) / "datasets"
 
 
 # --- public loaders ----------------------------------------------------------------
@@ -212,18 +119,17 @@ def load_cifar10(
     )
     if location.is_dir() and _is_image_folder(location):
         return _from_image_folder(location, CIFAR10_CLASSES, validation_split, seed)
-    folder = _batches_folder(location, _CIFAR10)
-    meta = _read_pickle(folder / "batches.meta")
-    names = _names(meta, b"label_names", folder / "batches.meta", 10)
+    folder = batches_folder(location, _CIFAR10)
+    meta = read_pickle(folder / "batches.meta")
+    names = names_of(meta, b"label_names", folder / "batches.meta", 10)
     parts = [
-        _read_cifar_batch(folder / f"data_batch_{i}", b"labels", 10)
-        for i in range(1, 6)
+        read_cifar_batch(folder / f"data_batch_{i}", b"labels", 10) for i in range(1, 6)
     ]
     train = Split(
         np.concatenate([p.images for p in parts]),
         np.concatenate([p.labels for p in parts]),
     )
-    test = _read_cifar_batch(folder / "test_batch", b"labels", 10)
+    test = read_cifar_batch(folder / "test_batch", b"labels", 10)
     return _assemble(train, test, names, "cifar10", validation_split, seed)
 
 
@@ -270,13 +176,13 @@ def load_cifar100(
     )
     if location.is_dir() and _is_image_folder(location):
         return _from_image_folder(location, None, validation_split, seed)
-    folder = _batches_folder(location, _CIFAR100)
+    folder = batches_folder(location, _CIFAR100)
     count = 100 if label_mode == "fine" else 20
-    meta = _read_pickle(folder / "meta")
-    names = _names(meta, f"{label_mode}_label_names".encode(), folder / "meta", count)
+    meta = read_pickle(folder / "meta")
+    names = names_of(meta, f"{label_mode}_label_names".encode(), folder / "meta", count)
     key = f"{label_mode}_labels".encode()
-    train = _read_cifar_batch(folder / "train", key, count)
-    test = _read_cifar_batch(folder / "test", key, count)
+    train = read_cifar_batch(folder / "train", key, count)
+    test = read_cifar_batch(folder / "test", key, count)
     name = "cifar100" if label_mode == "fine" else "cifar100_coarse"
     return _assemble(train, test, names, name, validation_split, seed)
 
@@ -379,499 +285,13 @@ def _prepare(
     """Check a loader's split arguments and find its data: ``(path, split, seed)``."""
     split = check_rate(validation_split, "validation_split")
     checked_seed = check_seed(seed, "seed")
-    return _locate(source, data_dir, download), split, checked_seed
-
-
-def _locate(source: _Source, data_dir: Any, download: bool | None) -> Path:
-    if download is not None and not isinstance(download, bool):
-        raise TypeError(
-            f"download must be True, False or None; received download={download!r}"
-        )
-    if data_dir is not None:
-        return check_path_exists(data_dir, "data_dir")
-    cache = keras_datasets_dir()
-    for relative in source.keras_cached:
-        candidate = cache / relative
-        if candidate.exists():
-            return candidate
-    if download is False or (download is None and not _reachable(_origin(source))):
-        raise FileNotFoundError(_missing_message(source, cache, download))
-    return _download(source)
-
-
-def _origin(source: _Source) -> str:
-    if source.name.startswith("cifar"):
-        return _CIFAR_URL + source.archive
-    return _KERAS_URL + (source.archive or "")
-
-
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether the download server accepts a connection within ``timeout`` seconds."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _missing_message(source: _Source, cache: Path, download: bool | None) -> str:
-    why = (
-        "download=False"
-        if download is False
-        else "the download server is not reachable (offline?)"
-    )
-    loader = f"load_{source.name}"
-    if source is _FASHION:
-        files = ", ".join(f"{name}.gz" for name in _IDX_FILES.values())
-        what = f"the four files {files} from {_KERAS_URL}"
-        where = f"into {str(cache / source.folder)!r}"
-    elif source is _MNIST:
-        what = f"{_KERAS_URL}mnist.npz"
-        where = f"into {str(cache)!r}"
-    else:
-        what = _origin(source)
-        where = f"into {str(cache)!r} (the archive or the {source.folder} folder it extracts to)"
-    return (
-        f"{source.name} is not on this machine and {why}. Download {what} and put it "
-        f"{where}, or pass {loader}(data_dir=...) pointing at the file, its folder, "
-        "or a folder of images laid out as train/<class>/*. Set KERAS_HOME to use "
-        "another cache folder."
-    )
-
-
-def _download(source: _Source) -> Path:
-    import keras
-
-    cache_dir = str(keras_datasets_dir().parent)
-    if source is _FASHION:
-        for name in _IDX_FILES.values():
-            keras.utils.get_file(
-                f"{name}.gz",
-                origin=f"{_KERAS_URL}{name}.gz",
-                cache_dir=cache_dir,
-                cache_subdir=os.path.join("datasets", source.folder),
-            )
-        return keras_datasets_dir() / source.folder
-    path = keras.utils.get_file(
-        source.archive,
-        origin=_origin(source),
-        file_hash=source.file_hash,
-        cache_dir=cache_dir,
-    )
-    return Path(path)
+    return locate(source, data_dir, download), split, checked_seed
 
 
 def _is_image_folder(path: Path) -> bool:
     return (path / "train").is_dir() and any(
         entry.is_dir() for entry in (path / "train").iterdir()
     )
-
-
-def _batches_folder(location: Path, source: _Source) -> Path:
-    """Return the folder holding the extracted batches, extracting an archive once."""
-    if location.is_dir():
-        for candidate in (location, location / source.folder):
-            if (
-                candidate / ("batches.meta" if source is _CIFAR10 else "meta")
-            ).exists():
-                return candidate
-        for name in (source.archive, f"{source.folder}-target_archive"):
-            if (location / name).is_file():
-                return _batches_folder(location / name, source)
-        raise FileNotFoundError(
-            f"data_dir {str(location)!r} holds neither {source.archive}, its "
-            f"extracted folder {source.folder}/, nor a train/<class>/ image folder"
-        )
-    return _extract_once(location, source)
-
-
-# Written into an extraction folder last: the folder is complete and came from
-# the archive of this size and modification time. A folder without it (an
-# interrupted or older extraction) or with another archive's is extracted again.
-_EXTRACTED_MARKER = ".kerasimgcls-extracted.json"
-
-
-def _extract_once(archive: Path, source: _Source) -> Path:
-    """Extract ``archive`` beside itself (or in the user cache) unless already done.
-
-    The extraction is verified (bounded, complete, marker last) and replaced when
-    the archive changes; concurrent loaders take turns on a lock file, so the
-    second one finds the first one's extraction.
-    """
-    from kerasimgcls.data._image_folder import default_cache_dir
-
-    stem = archive.name.split(".")[0]
-    identity = _archive_identity(archive)
-    targets = [
-        archive.parent / f"{stem}_extracted",
-        default_cache_dir() / f"{stem}_extracted",
-    ]
-    for target in targets:
-        if _is_current(target, identity, source):
-            return target / source.folder
-    for target in targets:
-        with contextlib.ExitStack() as stack:
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                lock = target.parent / f".{stem}.extract.lock"
-                stack.enter_context(file_lock(lock, blocking=True))
-            except OSError:
-                continue
-            if not _is_current(target, identity, source):
-                _extract_into(archive, target, identity, source)
-        logger.info("extracted %s to %s", archive, target)
-        return target / source.folder
-    raise PermissionError(
-        f"cannot extract {str(archive)!r}: neither its folder nor the cache folder "
-        f"{str(default_cache_dir())!r} is writable; extract it yourself and pass the "
-        "extracted folder as data_dir"
-    )
-
-
-def _archive_identity(archive: Path) -> dict[str, Any]:
-    info = archive.stat()
-    return {
-        "archive": archive.name,
-        "size": int(info.st_size),
-        "mtime_ns": int(info.st_mtime_ns),
-    }
-
-
-def _is_current(target: Path, identity: dict[str, Any], source: _Source) -> bool:
-    try:
-        marker = json.loads((target / _EXTRACTED_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return marker == identity and (target / source.folder).is_dir()
-
-
-def _extract_into(
-    archive: Path, target: Path, identity: dict[str, Any], source: _Source
-) -> None:
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    )
-    try:
-        _extract_checked(archive, staging, source)
-        if not (staging / source.folder).is_dir():
-            raise ValueError(
-                f"{str(archive)!r} does not contain the folder {source.folder}/; "
-                f"is it the official {source.archive}?"
-            )
-        write_json_atomic(staging / _EXTRACTED_MARKER, identity)
-        if target.exists():
-            _remove_stale_extraction(target, source)
-        os.replace(staging, target)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise no_space_error(err, target) from err
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _remove_stale_extraction(target: Path, source: _Source) -> None:
-    """Delete an earlier extraction, but only one that is recognisably ours."""
-    entries = {entry.name for entry in target.iterdir()}
-    if (
-        not target.is_dir()
-        or target.is_symlink()
-        or not entries
-        <= {
-            source.folder,
-            _EXTRACTED_MARKER,
-        }
-    ):
-        raise ValueError(
-            f"{str(target)!r} holds an outdated or incomplete extraction together "
-            f"with other files ({sorted(entries)[:5]}); remove it, or move the "
-            "other files out, and load again"
-        )
-    logger.info("replacing the outdated extraction %s", target)
-    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    os.replace(target, trash / "stale")
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _extract_checked(archive: Path, staging: Path, source: _Source) -> None:
-    """Extract the members of ``archive`` under ``source.folder``, within the bounds."""
-    max_members = limit("max_archive_members")
-    max_total = limit("max_archive_bytes")
-    max_member = limit("max_archive_member_bytes")
-    try:
-        fd, _ = open_regular_file(archive, max_bytes=max_total, what="archive")
-    except FileNotFoundError:
-        raise
-    except OSError as err:
-        raise ValueError(f"cannot read {str(archive)!r}: {err.strerror}") from err
-    fix = (
-        f"Is it the official {source.archive}? Download it again, or raise the "
-        "bound with the environment variable named"
-    )
-    try:
-        check_tar_headers(archive, fix.split("?")[0] + "? Download it again")
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw) as handle:
-            members = []
-            total = 0
-            for count, member in enumerate(handle, start=1):
-                if count > max_members:
-                    raise ValueError(
-                        f"{str(archive)!r} has more than {max_members:,} members. "
-                        f"{fix} (KERASIMGCLS_MAX_ARCHIVE_MEMBERS)."
-                    )
-                if member.size > max_member:
-                    raise ValueError(
-                        f"{str(archive)!r}: member {member.name!r} unpacks to "
-                        f"{member.size:,} bytes, more than the {max_member:,} "
-                        f"allowed. {fix} (KERASIMGCLS_MAX_ARCHIVE_MEMBER_BYTES)."
-                    )
-                total += member.size
-                if total > max_total:
-                    raise ValueError(
-                        f"{str(archive)!r} unpacks to more than {max_total:,} bytes. "
-                        f"{fix} (KERASIMGCLS_MAX_ARCHIVE_BYTES)."
-                    )
-                _check_member_name(member, archive, fix)
-                parts = Path(member.name).parts
-                if member.name.startswith(("/", "\\")) or ".." in parts:
-                    raise ValueError(
-                        f"cannot extract {str(archive)!r}: member {member.name!r} "
-                        "would be written outside the extraction folder (a crafted "
-                        "archive?)"
-                    )
-                inside = parts[:1] == (source.folder,)
-                if inside and (member.isfile() or member.isdir()):
-                    members.append(member)
-            # The "data" filter refuses absolute paths, "..", links leaving the
-            # folder and device files: a crafted archive cannot write elsewhere.
-            handle.extractall(staging, members=members, filter="data")
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
-        raise ValueError(
-            f"cannot extract {str(archive)!r} (truncated or not a tar archive): "
-            f"{err or type(err).__name__}. {fix.split('?')[0]}? Download it again."
-        ) from err
-
-
-# The longest name of one folder or file on common file systems (NAME_MAX).
-_NAME_MAX = 255
-
-
-def _check_member_name(member: tarfile.TarInfo, archive: Path, fix: str) -> None:
-    """Refuse a member name too deep, or with a part too long, to extract."""
-    parts = member.name.split("/")
-    depth = limit("max_archive_path_depth")
-    if len(parts) > depth:
-        raise ValueError(
-            f"{str(archive)!r}: member {member.name[:60]!r}... is {len(parts):,} "
-            f"folders deep, more than the {depth} allowed. {fix} "
-            "(KERASIMGCLS_MAX_ARCHIVE_PATH_DEPTH)."
-        )
-    for part in (*parts, *member.linkname.split("/")):
-        size = len(part.encode("utf-8", "surrogateescape"))
-        if size > _NAME_MAX:
-            raise ValueError(
-                f"{str(archive)!r}: member {member.name[:60]!r}... has a name part "
-                f"of {size:,} bytes, more than the {_NAME_MAX} a file system allows; "
-                f"is it the official archive? Download it again."
-            )
-
-
-# --- reading the files -------------------------------------------------------------
-
-
-def _read_data_file(path: Path) -> bytes:
-    """The bytes of a dataset file: a regular file within ``max_data_file_bytes``."""
-    try:
-        return read_regular_file(
-            path, max_bytes=limit("max_data_file_bytes"), what="dataset file"
-        )
-    except FileNotFoundError:
-        raise
-    except OSError as err:
-        raise ValueError(f"cannot read {str(path)!r}: {err.strerror or err}") from err
-
-
-def _read_pickle(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"missing CIFAR file {str(path)!r}")
-    return safe_load(_read_data_file(path), str(path))
-
-
-def _names(meta: Any, key: bytes, path: Path, count: int) -> tuple[str, ...]:
-    raw = meta.get(key, meta.get(key.decode())) if isinstance(meta, dict) else None
-    if not isinstance(raw, list) or len(raw) != count:
-        raise ValueError(
-            f"{str(path)!r} must hold a list of {count} class names under {key!r}"
-        )
-    names = []
-    for index, name in enumerate(raw):
-        try:
-            text = name.decode("utf-8") if isinstance(name, bytes) else name
-        except UnicodeDecodeError as err:
-            raise ValueError(
-                f"{str(path)!r}: class name {index} is not UTF-8 text: {short_repr(name, 60)}"
-            ) from err
-        if not isinstance(text, str):
-            raise ValueError(
-                f"{str(path)!r}: class names must be strings; found "
-                f"{type(name).__name__} at index {index}"
-            )
-        names.append(text)
-    return check_class_names(names, f"the class names of {str(path)!r}")
-
-
-def _checked_labels(
-    labels: Any, source: str, key: str, count: int, num_classes: int
-) -> NDArray[np.int64]:
-    """``labels`` of a dataset file as int64, one per image, each in range, or raise.
-
-    The one check of labels read from a CIFAR batch, an ``.npz`` or IDX files:
-    a list of ints or a 1-D integer array (no bools, floats or huge integers),
-    ``count`` of them, each in ``[0, num_classes)``. ``source`` names the file.
-    """
-    if isinstance(labels, list):
-        if not all(type(value) is int for value in labels):
-            raise ValueError(
-                f"{source}: labels must be integers; {key!r} holds other values"
-            )
-        try:
-            array = np.asarray(labels, dtype=np.int64)
-        except OverflowError as err:
-            raise ValueError(f"{source}: {key!r} holds huge integers") from err
-    elif isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
-        array = labels.astype(np.int64)
-    else:
-        raise ValueError(
-            f"{source}: {key!r} must be a list or 1-D array of integer labels; "
-            f"found {_found(labels, 'an array of {0.dtype}')}"
-        )
-    if array.ndim != 1 or array.shape[0] != count:
-        raise ValueError(
-            f"{source}: {key!r} must hold one label per image ({count}); "
-            f"found shape {array.shape}"
-        )
-    bad = np.flatnonzero((array < 0) | (array >= num_classes))
-    if bad.size:
-        raise ValueError(
-            f"{source}: labels must be in [0, {num_classes}); found "
-            f"{int(array[bad[0]])} at index {int(bad[0])}"
-        )
-    return array
-
-
-def _found(value: object, array_format: str) -> str:
-    """How an error names ``value``: ``array_format`` of an array, else its type."""
-    if isinstance(value, np.ndarray):
-        return array_format.format(value)
-    return type(value).__name__
-
-
-def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> Split:
-    batch = _read_pickle(path)
-    if not isinstance(batch, dict):
-        raise ValueError(
-            f"{str(path)!r} must hold a dict; found {type(batch).__name__}"
-        )
-    data = batch.get(b"data", batch.get("data"))
-    labels = batch.get(label_key, batch.get(label_key.decode()))
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
-        raise ValueError(
-            f"{str(path)!r}: 'data' must be a uint8 array of shape (n, 3072); "
-            f"found {_found(data, '{0.dtype} {0.shape}')}"
-        )
-    if data.shape[1] != 3072:
-        raise ValueError(
-            f"{str(path)!r}: 'data' must have 3072 columns (32x32x3); found "
-            f"shape {data.shape}"
-        )
-    integer_labels = _checked_labels(
-        labels, repr(str(path)), label_key.decode(), int(data.shape[0]), num_classes
-    )
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return Split(np.ascontiguousarray(images), integer_labels)
-
-
-def _read_idx(path: Path) -> NDArray[np.uint8]:
-    raw = _read_gzip(path) if path.suffix == ".gz" else _read_data_file(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(
-            f"{str(path)!r} is not an IDX file of unsigned bytes (its first bytes "
-            f"are {raw[:4]!r})"
-        )
-    dims = raw[3]
-    if not 1 <= dims <= 4 or len(raw) < 4 + 4 * dims:
-        raise ValueError(
-            f"{str(path)!r} is not a valid IDX file: its header announces {dims} "
-            "dimensions"
-        )
-    shape = tuple(
-        int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)
-    )
-    body = len(raw) - 4 - 4 * dims
-    if body != math.prod(shape):
-        raise ValueError(
-            f"{str(path)!r} is truncated or not a valid IDX file: the header says "
-            f"shape {shape} ({math.prod(shape):,} bytes) but {body:,} bytes follow"
-        )
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def _read_gzip(path: Path) -> bytes:
-    """Decompress ``path`` into memory, refusing more than ``max_data_file_bytes``."""
-    maximum = limit("max_data_file_bytes")
-    compressed = _read_data_file(path)
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(compressed)) as handle:
-            raw = handle.read(maximum + 1)
-    except (OSError, EOFError, zlib.error) as err:
-        raise ValueError(
-            f"cannot decompress {str(path)!r} (truncated or not gzip): {err}"
-        ) from err
-    if len(raw) > maximum:
-        raise ValueError(
-            f"{str(path)!r} decompresses to more than {maximum:,} bytes; raise "
-            "KERASIMGCLS_MAX_DATA_FILE_BYTES if that is intended"
-        )
-    return raw
-
-
-def _read_npz(path: Path) -> dict[str, NDArray[Any]]:
-    """The four MNIST arrays of an ``.npz``, each checked before it is read."""
-    keys = ("x_train", "y_train", "x_test", "y_test")
-    maximum = limit("max_data_file_bytes")
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            missing = set(keys) - set(stored.files)
-            if missing:
-                raise ValueError(f"{str(path)!r} lacks the arrays {sorted(missing)}")
-            for key in keys:
-                size = stored.zip.getinfo(f"{key}.npy").file_size
-                if size > maximum:
-                    raise ValueError(
-                        f"{str(path)!r}: {key} unpacks to {size:,} bytes, more than "
-                        f"the {maximum:,} allowed (KERASIMGCLS_MAX_DATA_FILE_BYTES)"
-                    )
-            return {key: stored[key] for key in keys}
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(
-            f"cannot read {str(path)!r} (truncated or not an .npz of "
-            f"x_train/y_train/x_test/y_test): {err}"
-        ) from err
-
-
-def _find_idx(folder: Path) -> dict[str, Path] | None:
-    found: dict[str, Path] = {}
-    for key, stem in _IDX_FILES.items():
-        for candidate in (folder / f"{stem}.gz", folder / stem):
-            if candidate.is_file():
-                found[key] = candidate
-                break
-    return found if len(found) == 4 else None
 
 
 def _load_mnist_like(
@@ -889,11 +309,11 @@ def _load_mnist_like(
         if location.is_file()
         else next(iter(sorted(location.glob("*.npz"))), None)
     )
-    idx = _find_idx(location) if location.is_dir() else None
+    idx = find_idx(location) if location.is_dir() else None
     if idx is not None:
-        arrays = {key: _read_idx(path) for key, path in idx.items()}
+        arrays = {key: read_idx(path) for key, path in idx.items()}
     elif npz is not None:
-        arrays = _read_npz(npz)
+        arrays = read_npz(npz)
     else:
         raise FileNotFoundError(
             f"{str(location)!r} holds neither an .npz with x_train/y_train/x_test/"
@@ -909,7 +329,7 @@ def _load_mnist_like(
                 f"{images.dtype} {images.shape}"
             )
         source = f"the {name} data in {str(location)!r}"
-        checked = _checked_labels(
+        checked = checked_labels(
             labels, source, f"y_{part}", int(images.shape[0]), len(names)
         )
         splits[part] = Split(images[..., np.newaxis], checked)

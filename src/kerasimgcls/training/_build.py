@@ -18,8 +18,9 @@ import keras
 import numpy as np
 
 from kerasimgcls.data import ImageDataset
-from kerasimgcls.layers import fuse_batch_norm, precision_scope
+from kerasimgcls.models.layers import fuse_batch_norm, precision_scope
 from kerasimgcls.training._config import TrainingConfig, json_ready
+from kerasimgcls.training._context import RunContext
 from kerasimgcls.training._schedules import make_schedule
 from kerasimgcls.training._seed import seed_everything
 
@@ -263,27 +264,32 @@ def with_fit_arguments(
     return dataclasses.replace(config, **changes)
 
 
-def compile_model(trainer: Any, *, total_steps: int, steps_per_epoch: int) -> bool:
-    """Compile the trainer's model with its optimizer, loss and metrics."""
-    loss = trainer.loss
+def compile_model(
+    context: RunContext, *, total_steps: int, steps_per_epoch: int
+) -> bool:
+    """Compile the run's model with its optimizer, loss and metrics."""
+    compilation = context.compilation
+    loss = compilation.loss
     if loss is None:
         loss = keras.losses.CategoricalCrossentropy(
-            label_smoothing=trainer.config.label_smoothing
+            label_smoothing=context.config.label_smoothing
         )
-    with scope_of(trainer.strategy):  # the optimizer's variables too
+    with scope_of(context.strategy):  # the optimizer's variables too
         optimizer = make_optimizer(
-            trainer.config,
+            context.config,
             instance=None
-            if isinstance(trainer._optimizer, str)
-            else trainer._optimizer,
-            schedule=None if isinstance(trainer._schedule, str) else trainer._schedule,
+            if isinstance(compilation.optimizer, str)
+            else compilation.optimizer,
+            schedule=None
+            if isinstance(compilation.schedule, str)
+            else compilation.schedule,
             total_steps=total_steps,
             steps_per_epoch=steps_per_epoch,
         )
-        trainer.model.compile(
+        context.model.compile(
             optimizer=optimizer,
             loss=loss,
-            metrics=list(trainer.metrics),
-            steps_per_execution=trainer.config.steps_per_execution,
+            metrics=list(compilation.metrics),
+            steps_per_execution=context.config.steps_per_execution,
         )
     return True

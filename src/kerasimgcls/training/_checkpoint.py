@@ -20,6 +20,7 @@ import numpy as np
 
 from kerasimgcls._validation import short_repr
 from kerasimgcls.training._divergence import DivergenceGuard
+from kerasimgcls.training._environment import utc_now
 from kerasimgcls.training._history import History
 from kerasimgcls.training._resume import (
     load_checkpoint,
@@ -27,7 +28,7 @@ from kerasimgcls.training._resume import (
     save_checkpoint,
     snapshot,
 )
-from kerasimgcls.training._run_dir import RunDirectory, utc_now
+from kerasimgcls.training._run_dir import RunDirectory
 from kerasimgcls.training._state import (
     callback_keys,
     get_state,

@@ -38,7 +38,7 @@ from typing import Any
 
 import keras
 
-from kerasimgcls._scaling import walk_layers
+from kerasimgcls.models._walk import walk_layers
 from kerasimgcls.training._callback_args import (
     FINE_TUNE_ARGUMENTS,
     checked_arguments,

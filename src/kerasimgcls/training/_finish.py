@@ -9,17 +9,23 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import keras
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._export import predict_proba
 from kerasimgcls.data import ImageDataset
+from kerasimgcls.inference._predict import predict_proba
 from kerasimgcls.training._averaging import WeightAveraging
 from kerasimgcls.training._build import scope_of, weights_digest
+from kerasimgcls.training._context import RunContext
 from kerasimgcls.training._early_stopping import ResumableEarlyStopping
 from kerasimgcls.training._history import History
 from kerasimgcls.training._precise_bn import precise_batch_norm
 
-__all__ = ["check_inference", "finish_run"]
+__all__ = ["FINAL_KEYS", "check_inference", "finish_run", "scores_of"]
+
+#: What :attr:`Trainer.final` shows of ``run.json``'s ``"final"``.
+FINAL_KEYS = ("kept_epoch", "weight_averaging", "precise_batch_norm", "inference_check")
 
 # How far below the accuracy training reported the inference accuracy on training
 # images may fall before fit() warns (training accuracy includes dropout and
@@ -76,7 +82,7 @@ def check_inference(
 
 
 def finish_run(
-    trainer: Any,
+    context: RunContext,
     data: ImageDataset,
     history: History,
     early: ResumableEarlyStopping | None,
@@ -91,7 +97,7 @@ def finish_run(
         inference check.
     """
     kept = (
-        early.keep_best(trainer.model) if early is not None and len(history) else None
+        early.keep_best(context.model) if early is not None and len(history) else None
     )
     if kept is None and len(history):
         why = "last epoch" if averaging is None else "average of the weights"
@@ -99,28 +105,42 @@ def finish_run(
     final: dict[str, Any] = {"kept_epoch": kept}
     if averaging is not None:
         final["weight_averaging"] = averaging.summary()
-    if trainer.config.precise_batch_norm:
+    if context.config.precise_batch_norm:
         # Also for restored best weights and for a finished run reloaded from
         # its checkpoint; idempotent when the last validation just did it.
-        with scope_of(trainer.strategy):
+        with scope_of(context.strategy):
             final["precise_batch_norm"] = precise_batch_norm(
-                trainer.model,
+                context.model,
                 data.train.images,
-                input_scaling=trainer.scaling.scaling,
-                seed=trainer.config.seed,
+                input_scaling=context.scaling.scaling,
+                seed=context.config.seed,
             )
     final["inference_check"] = check_inference(
-        trainer.model,
+        context.model,
         data,
         history,
         kept_epoch=(kept or {}).get("epoch"),
-        seed=trainer.config.seed,
-        input_scaling=trainer.scaling.scaling,
+        seed=context.config.seed,
+        input_scaling=context.scaling.scaling,
     )
     return {
         "epochs_completed": len(history),
         "stopped_early_at_epoch": None if early is None else early.stopped_at,
-        "weights_sha256": weights_digest(trainer.model),
+        "weights_sha256": weights_digest(context.model),
         "last_epoch": history.rows[-1] if len(history) else None,
         **final,
+    }
+
+
+def scores_of(
+    model: keras.Model, probabilities: NDArray[np.float32], labels: ArrayLike
+) -> dict[str, float]:
+    """Accuracy and the compiled loss of ``probabilities`` (a TTA evaluation)."""
+    labels = np.asarray(labels)
+    targets = keras.ops.one_hot(labels, probabilities.shape[-1])
+    # Trainer.evaluate compiled the model: its loss is the trainer's.
+    value = keras.losses.get(model.loss)(targets, probabilities)
+    return {
+        "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
+        "loss": float(keras.ops.convert_to_numpy(keras.ops.mean(value))),
     }

@@ -11,6 +11,7 @@ from kerasimgcls.data import Augmentation, ImageDataset, epochs_dataset, to_tf_d
 from kerasimgcls.training._averaging import WeightAveraging
 from kerasimgcls.training._build import describe, variables_signature
 from kerasimgcls.training._checkpoint import RunCheckpoint
+from kerasimgcls.training._context import RunContext
 from kerasimgcls.training._distribute import shard_by_data
 from kerasimgcls.training._divergence import DivergenceGuard
 from kerasimgcls.training._early_stopping import ResumableEarlyStopping
@@ -33,7 +34,7 @@ class RunCallbacks(NamedTuple):
 
 
 def run_callbacks(
-    trainer: Any, data: ImageDataset, steps: int, history: History
+    context: RunContext, data: ImageDataset, steps: int, history: History
 ) -> RunCallbacks:
     """Fine-tuning, averaging, precise BN, guard, recorder, early stopping, yours.
 
@@ -44,7 +45,7 @@ def run_callbacks(
     statistics each validation sees; the checkpoint comes last, so that it saves
     the state every other callback reached at the end of the epoch.
     """
-    config = trainer.config
+    config = context.config
     guard = DivergenceGuard(steps)
     callbacks: list[keras.callbacks.Callback] = []
     if config.fine_tune is not None:
@@ -57,7 +58,7 @@ def run_callbacks(
         callbacks.append(
             PreciseBatchNorm(
                 data.train.images,
-                input_scaling=trainer.scaling.scaling,
+                input_scaling=context.scaling.scaling,
                 seed=config.seed,
             )
         )
@@ -67,13 +68,13 @@ def run_callbacks(
         monitor = "val_loss" if data.validation is not None else "loss"
         early = ResumableEarlyStopping(monitor, patience=config.early_stopping_patience)
         callbacks.append(early)
-    callbacks += trainer.callbacks
-    recorded = fit_config(trainer, data, steps)
-    checkpoint = RunCheckpoint(trainer._directory, recorded, callbacks, history, guard)
+    callbacks += context.callbacks
+    recorded = fit_config(context, data, steps)
+    checkpoint = RunCheckpoint(context.directory, recorded, callbacks, history, guard)
     return RunCallbacks([*callbacks, checkpoint], guard, early, checkpoint, averaging)
 
 
-def fit_config(trainer: Any, data: ImageDataset, steps: int) -> dict[str, Any]:
+def fit_config(context: RunContext, data: ImageDataset, steps: int) -> dict[str, Any]:
     """``run.json``'s ``config``: the settings, and what the data made of them.
 
     The fields of the :class:`~kerasimgcls.TrainingConfig`, the descriptions of
@@ -81,15 +82,15 @@ def fit_config(trainer: Any, data: ImageDataset, steps: int) -> dict[str, Any]:
     model's variable shapes, the dataset's fingerprint and the steps per epoch:
     everything a resumed run must share, as JSON data.
     """
-    schedule = trainer._schedule
+    schedule = context.compilation.schedule
     recorded = {
-        **trainer.config.to_dict(),
-        "schedule": trainer.config.schedule
+        **context.config.to_dict(),
+        "schedule": context.config.schedule
         if schedule is None or isinstance(schedule, str)
         else describe(schedule),
-        "loss": describe(trainer.loss),
-        "metrics": [describe(metric) for metric in trainer.metrics],
-        "model_variables": variables_signature(trainer.model),
+        "loss": describe(context.compilation.loss),
+        "metrics": [describe(metric) for metric in context.compilation.metrics],
+        "model_variables": variables_signature(context.model),
         "dataset_fingerprint": data.fingerprint,
         "steps_per_epoch": steps,
     }
@@ -97,13 +98,15 @@ def fit_config(trainer: Any, data: ImageDataset, steps: int) -> dict[str, Any]:
     return normalised
 
 
-def fit_datasets(trainer: Any, data: ImageDataset, start: int) -> tuple[Any, Any]:
+def fit_datasets(
+    context: RunContext, data: ImageDataset, start: int
+) -> tuple[Any, Any]:
     """The training batches of epochs ``start ..`` and the validation batches.
 
     The training order and augmentation come from ``(seed, epoch, batch)``, so a
     run resumed at ``start`` sees the batches an uninterrupted run would have.
     """
-    config = trainer.config
+    config = context.config
     augment = config.augment
     train, _ = epochs_dataset(
         data.train,
@@ -113,7 +116,7 @@ def fit_datasets(trainer: Any, data: ImageDataset, start: int) -> tuple[Any, Any
         epochs=config.epochs,
         shuffle=True,
         seed=config.seed,
-        input_scaling=trainer.scaling.scaling,
+        input_scaling=context.scaling.scaling,
         augment=None if augment is None else Augmentation(**dict(augment)),
     )
     validation = None
@@ -122,6 +125,6 @@ def fit_datasets(trainer: Any, data: ImageDataset, start: int) -> tuple[Any, Any
             data.validation,
             num_classes=data.num_classes,
             batch_size=config.batch_size,
-            input_scaling=trainer.scaling.scaling,
+            input_scaling=context.scaling.scaling,
         )
-    return shard_by_data(train, trainer.strategy), validation
+    return shard_by_data(train, context.strategy), validation

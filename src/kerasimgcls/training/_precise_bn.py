@@ -29,15 +29,15 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._scaling import (
+from kerasimgcls._validation import check_scalar, check_seed
+from kerasimgcls.inference._scaling import (
     InputScaling,
     check_input_scaling,
     check_model_images,
     prepare_images,
     resolve_input_scaling,
-    walk_layers,
 )
-from kerasimgcls._validation import check_scalar, check_seed
+from kerasimgcls.models._walk import walk_layers
 
 __all__ = ["PreciseBatchNorm", "precise_batch_norm"]
 
@@ -264,7 +264,7 @@ def precise_batch_norm(
         num_images: At most this many images are used (a seeded sample, in order).
         batch_size: Images per forward pass. ``None``: the whole sample in one
             pass (one forward pass updates every layer) when the model's largest
-            activation over it fits in 1 GiB (``ONE_PASS_BYTES``), else 256.
+            activation over it fits in ``ONE_PASS_BYTES`` (1 GiB), else 256.
         input_scaling: ``"auto"``, ``"raw"`` or ``"unit"`` (see
             :func:`kerasimgcls.resolve_input_scaling`).
         seed: Seed of the sample.

@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import errno
-import functools
 import json
 import os
-import platform
 import re
 import shutil
-import socket
-import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from kerasimgcls._io import (
-    NoSpaceLeftError,
-    file_lock,
-    no_space_error,
     write_json_atomic,
 )
+from kerasimgcls.training._environment import load_average, utc_now
+from kerasimgcls.training._metrics import write_metrics
 
 __all__ = [
     "CHECKPOINT",
     "LOCK_FILE",
     "RUN_FILES",
     "RunDirectory",
-    "describe_run",
-    "environment",
-    "locks_run_dir",
     "prepare_run_dir",
-    "run_dir_lock",
-    "utc_now",
-    "write_metrics",
 ]
 
 CHECKPOINT = Path("checkpoints") / "last.npz"
@@ -65,11 +52,6 @@ _PARTIAL_WRITE = re.compile(
     r"\.(run|history|curves|model|metrics|last)\.[a-z0-9_]+"
     r"\.tmp\.(json|csv|png|keras|npz)"
 )
-
-
-def utc_now() -> str:
-    """Return the current UTC time in ISO 8601 with seconds."""
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _check_writable(directory: Path) -> None:
@@ -283,261 +265,6 @@ def prepare_run_dir(run_dir: str | os.PathLike[str], *, overwrite: bool) -> bool
     return False
 
 
-@contextlib.contextmanager
-def run_dir_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the exclusive lock of ``run_dir`` (``.kerasimgcls.lock``) while inside.
-
-    A second training into the same directory fails at once instead of mixing its
-    files with the first one's. The lock is an ``flock`` that the kernel releases
-    when the process ends, so a lock left by a killed process is free again. The
-    lock file is removed when the lock is released (only the file this process
-    locked). If the directory cannot be created, or is a folder of other files
-    (which :func:`prepare_run_dir` refuses untouched), nothing is locked; a lock
-    that cannot be taken (a symbolic link or a folder named
-    ``.kerasimgcls.lock``) stops the run.
-
-    Raises:
-        RuntimeError: If another process holds the lock (the message names it),
-            or the lock file cannot be used.
-        PermissionError: If the lock file cannot be created (a read-only
-            directory).
-    """
-    directory = Path(run_dir)
-    with contextlib.ExitStack() as stack:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            may_lock = _may_hold_a_run(directory)
-        except OSError:
-            may_lock = False  # prepare_run_dir says why, in one line
-        if may_lock:
-            owner = f"process {os.getpid()} on {socket.gethostname()} since {utc_now()}"
-            lock = file_lock(
-                directory / LOCK_FILE, blocking=False, note=owner + "\n", remove=True
-            )
-            try:
-                held = stack.enter_context(lock)
-            except OSError as err:
-                raise _lock_error(directory, err) from err
-            if not held:
-                raise RuntimeError(
-                    f"run_dir {str(directory)!r} is in use by another training "
-                    f"({_lock_owner(directory)}); wait for it to finish or choose "
-                    "another run_dir"
-                )
-        yield
-
-
-def _lock_error(directory: Path, err: OSError) -> OSError | RuntimeError:
-    """The one-line error for a lock file that cannot be taken."""
-    path = str(directory / LOCK_FILE)
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionError(
-            err.errno,
-            f"run_dir is not writable: {str(directory)!r} (cannot create the lock "
-            f"{path!r}: {err.strerror})",
-        )
-    reason = {
-        errno.ELOOP: "it is a symbolic link",
-        errno.EISDIR: "it is a folder",
-    }.get(err.errno or 0, err.strerror or str(err))
-    return RuntimeError(
-        f"cannot lock run_dir {str(directory)!r}: the lock file {path!r} cannot be "
-        f"used ({reason}); remove it if no training is running, and run again"
-    )
-
-
-def _may_hold_a_run(directory: Path) -> bool:
-    """Empty, or holding a run's own files: the folders a training may lock."""
-    checkpoints = directory / "checkpoints"
-    return (
-        not any(directory.iterdir())
-        or os.path.lexists(directory / LOCK_FILE)
-        or (directory / "run.json").is_file()
-        or (checkpoints.is_dir() and not checkpoints.is_symlink())
-    )
-
-
-def _lock_owner(directory: Path) -> str:
-    try:
-        text = (directory / LOCK_FILE).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    return text.strip().splitlines()[0][:200] if text.strip() else "unknown process"
-
-
-@contextlib.contextmanager
-def recording_failures(run_dir: str | os.PathLike[str]) -> Iterator[None]:
-    """Mark ``run.json`` interrupted if the training inside stops with an error.
-
-    A run whose process raised (a full disk, Ctrl-C, any error) would otherwise
-    keep ``"status": "running"``. Its last checkpoint is kept, so it resumes. A
-    full disk (``ENOSPC``) becomes :class:`NoSpaceLeftError`, one line naming the
-    device.
-    """
-    directory = Path(run_dir)
-    try:
-        yield
-    except OSError as err:
-        if err.errno not in _NO_SPACE:
-            _mark_interrupted(directory, err)
-            raise
-        full = (
-            err if isinstance(err, NoSpaceLeftError) else no_space_error(err, directory)
-        )
-        kept = _mark_interrupted(directory, full)
-        raise NoSpaceLeftError(full.errno, f"{full.strerror}; {kept}") from err
-    except BaseException as err:
-        _mark_interrupted(directory, err)
-        raise
-
-
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-
-
-def _mark_interrupted(directory: Path, err: BaseException) -> str:
-    """Record ``err`` in a ``running`` run.json; say what survives for a resume."""
-    path = directory / "run.json"
-    with contextlib.suppress(OSError, ValueError):
-        info = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(info, dict) and info.get("status") == "running":
-            info["status"] = "interrupted"
-            info["error"] = (str(err) or type(err).__name__).splitlines()[0]
-            info["finished_at"] = utc_now()
-            _write_small_json(path, info)
-    if (directory / CHECKPOINT).is_file():
-        return (
-            f"run.json marks the run interrupted and {str(directory / CHECKPOINT)!r} "
-            "is kept: run the same command again to resume"
-        )
-    return "run.json marks the run interrupted (no epoch had finished)"
-
-
-def _write_small_json(path: Path, info: dict[str, Any]) -> None:
-    # On a full disk the atomic write may fail; rewriting the file in place reuses
-    # its blocks, which is better than leaving it at "running".
-    try:
-        write_json_atomic(path, info)
-    except OSError:
-        text = json.dumps(info, indent=2) + "\n"
-        with open(path, "r+", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.truncate()
-
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def locks_run_dir(
-    run_dir_of: Callable[[Any], Path | None],
-) -> Callable[[_Method], _Method]:
-    """Decorate a method so that it runs holding :func:`run_dir_lock`.
-
-    ``run_dir_of(self)`` gives the directory to lock, or ``None`` for none (no run
-    directory, or a process of a cluster that does not write it). Failures inside
-    are recorded in ``run.json`` (:func:`recording_failures`).
-    """
-
-    def decorate(method: _Method) -> _Method:
-        @functools.wraps(method)
-        def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
-            directory = run_dir_of(self)
-            if directory is None:
-                return method(self, *args, **kwargs)
-            with run_dir_lock(directory), recording_failures(directory):
-                return method(self, *args, **kwargs)
-
-        return locked  # type: ignore[return-value]
-
-    return decorate
-
-
-def _cpuinfo() -> dict[str, str]:
-    """The first value of each field of ``/proc/cpuinfo`` (empty where there is none)."""
-    fields: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, colon, value = line.partition(":")
-            if colon:
-                fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def load_average() -> list[float] | None:
-    """The 1, 5 and 15-minute load averages (``None`` where the OS has none)."""
-    try:
-        return [round(value, 2) for value in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def environment() -> dict[str, Any]:
-    """Return the versions and hardware a run executed on.
-
-    The hardware names the CPU, whether it has AMX and AVX512-BF16 (what decides
-    the speed of ``mixed_bfloat16``), and the load average when the run started, so
-    a timing can be read against what the machine carried.
-    """
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from kerasimgcls._version import __version__
-
-    devices = [
-        f"{device.device_type}:{device.name}"
-        for device in tf.config.list_logical_devices()
-    ]
-    cpuinfo = _cpuinfo()
-    flags = set(cpuinfo.get("flags", "").split())
-    return {
-        "versions": {
-            "kerasimgcls": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "hardware": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpu": cpuinfo.get("model name")
-            or platform.processor()
-            or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "amx": "amx_tile" in flags,
-            "avx512_bf16": "avx512_bf16" in flags,
-            "devices": devices,
-            "load_average_at_start": load_average(),
-        },
-        "python_executable": Path(sys.executable).name,
-    }
-
-
-def write_metrics(
-    run_dir: str | os.PathLike[str],
-    name: str,
-    scores: dict[str, float],
-    num_images: int,
-) -> Path:
-    """Record the ``scores`` of split ``name`` in ``run_dir/metrics.json``.
-
-    The file maps each evaluated split's name to its scores, so evaluating the
-    validation and the test split keeps both; an entry is replaced, not appended.
-    """
-    import json
-
-    from kerasimgcls._io import write_json_atomic
-
-    path = Path(run_dir) / "metrics.json"
-    metrics: dict[str, Any] = {}
-    if path.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            metrics = loaded if isinstance(loaded, dict) else {}
-    metrics[name] = {**scores, "num_images": int(num_images), "evaluated_at": utc_now()}
-    return write_json_atomic(path, metrics)
-
-
 class RunDirectory:
     """The run directory of one training: what is written into it, and when.
 
@@ -663,47 +390,3 @@ class RunDirectory:
     def _write(self) -> None:
         assert self.path is not None
         write_json_atomic(self.path / "run.json", self.info)
-
-
-def describe_run(trainer: Any, data: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """What ``run.json`` says of a trainer's run besides its status and times."""
-    model, metadata, strategy = trainer.model, trainer.metadata, trainer.strategy
-    scaling = trainer.scaling
-    data_section: dict[str, Any] = {
-        "name": data.name,
-        "fingerprint": data.fingerprint,
-        "input_shape": list(data.input_shape),
-        "num_classes": data.num_classes,
-        "sizes": {name: len(split) for name, split in data.splits().items()},
-        **dict(metadata.get("data", {})),
-    }
-    return {
-        "config": config,
-        "data": data_section,
-        "class_names": list(data.class_names),
-        "input_scaling": {"scaling": scaling.scaling, "reason": scaling.reason},
-        "model": {
-            "name": model.name,
-            "parameters": int(model.count_params()),
-            "trainable_parameters": _count(model.trainable_weights),
-            "non_trainable_parameters": _count(model.non_trainable_weights),
-        },
-        **{key: value for key, value in metadata.items() if key != "data"},
-        **environment(),
-        "strategy": None
-        if strategy is None
-        else {
-            "type": type(strategy).__name__,
-            "replicas": int(strategy.num_replicas_in_sync),
-        },
-    }
-
-
-def _count(weights: Any) -> int:
-    total = 0
-    for weight in weights:
-        size = 1
-        for dimension in weight.shape:
-            size *= int(dimension)
-        total += size
-    return total

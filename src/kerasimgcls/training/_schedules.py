@@ -74,7 +74,15 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: 
             span = float(max(self.total_steps - self.warmup_steps, 1))
             progress = ops.clip((step - warm) / span, 0.0, 1.0)
             after = peak + (peak * self.final_fraction - peak) * progress
+        elif self.kind == "cosine" and self.final_fraction == 0.0:
+            # Keras' own cosine decay: the same rates, bit for bit, as the formula
+            # below (tests/test_schedules.py). Keras' warmup (``warmup_target=``)
+            # rounds a float32 ulp differently at some steps, so the warmup stays.
+            span = max(self.total_steps - self.warmup_steps, 1)
+            decay = keras.optimizers.schedules.CosineDecay(peak, span)
+            after = decay(ops.maximum(step - warm, 0.0))
         else:
+            # one_cycle ends above zero: Keras' ``alpha`` rounds differently.
             span = float(max(self.total_steps - self.warmup_steps, 1))
             progress = ops.clip((step - warm) / span, 0.0, 1.0)
             low = peak * self.final_fraction

@@ -14,12 +14,14 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._export import export_model, predict_proba
 from kerasimgcls._io import atomic_path
-from kerasimgcls._scaling import ScalingDecision, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int
 from kerasimgcls.data import ImageDataset, Split, to_tf_dataset
-from kerasimgcls.layers import inference_copy
+from kerasimgcls.data._steps import steps_per_epoch
+from kerasimgcls.inference._predict import predict_proba
+from kerasimgcls.inference._scaling import ScalingDecision, resolve_input_scaling
+from kerasimgcls.inference._wrap import export_model
+from kerasimgcls.models.layers import saved_copy
 from kerasimgcls.training._build import (
     build_model,
     compile_model,
@@ -37,16 +39,15 @@ from kerasimgcls.training._checks import (
     check_verbose,
 )
 from kerasimgcls.training._config import TrainingConfig
-from kerasimgcls.training._distribute import (
-    is_chief,
-    multi_worker_fixes,
-    prebuild,
-)
+from kerasimgcls.training._context import Compilation, RunContext
+from kerasimgcls.training._distribute import is_chief, multi_worker_fixes, prebuild
 from kerasimgcls.training._divergence import DivergenceGuard, TrainingDivergedError
-from kerasimgcls.training._finish import finish_run
+from kerasimgcls.training._finish import FINAL_KEYS, finish_run, scores_of
 from kerasimgcls.training._history import History
+from kerasimgcls.training._lock import locks_run_dir
 from kerasimgcls.training._loop import RunCallbacks, fit_datasets, run_callbacks
-from kerasimgcls.training._run_dir import RunDirectory, describe_run, locks_run_dir
+from kerasimgcls.training._run_dir import RunDirectory
+from kerasimgcls.training._run_info import describe_run
 from kerasimgcls.training._seed import seed_everything
 
 __all__ = ["Trainer", "TrainingDivergedError"]
@@ -160,6 +161,21 @@ class Trainer:
         self._final: dict[str, Any] = {}
         self._compiled = False
 
+    def _context(self) -> RunContext:
+        """What the helpers need of this run (after ``fit`` set the configuration)."""
+        return RunContext(
+            config=self.config,
+            model=self.model,
+            scaling=self.scaling,
+            strategy=self.strategy,
+            directory=self._directory,
+            compilation=Compilation(
+                self._optimizer, self._schedule, self.loss, tuple(self.metrics)
+            ),
+            callbacks=tuple(self.callbacks),
+            metadata=self.metadata,
+        )
+
     @property
     def final(self) -> dict[str, Any]:
         """What the last :meth:`fit` kept and checked (``run.json``'s ``final`` too).
@@ -215,32 +231,38 @@ class Trainer:
         self._class_names = data.class_names
         self._resize = dict(getattr(data, "resize", None) or {})
         seed_everything(self.config.seed, deterministic=self.config.deterministic)
-        steps = -(-len(data.train) // self.config.batch_size)
+        steps = steps_per_epoch(len(data.train), self.config.batch_size)
+        context = self._context()
         self._compiled = compile_model(
-            self, total_steps=self.config.epochs * steps, steps_per_epoch=steps
+            context, total_steps=self.config.epochs * steps, steps_per_epoch=steps
         )
         history = self.history = History()
-        loop = run_callbacks(self, data, steps, history)
+        loop = run_callbacks(context, data, steps, history)
         start = 0
         if resume:
             with scope_of(self.strategy):
                 start = loop.checkpoint.restore(self.model)
-        info = describe_run(self, data, loop.checkpoint.config)
+        info = describe_run(context, data, loop.checkpoint.config)
         self._directory.begin(info, resumed_at=start)
         if start < self.config.epochs and not loop.checkpoint.stopped:
-            self._train(data, loop, start, steps)
+            self._train(context, data, loop, start, steps)
         else:
             loop.checkpoint.load_callback_states()
             if loop.averaging is not None:  # as the end of fit() left it
                 loop.averaging.apply_average(self.model)
         if loop.guard.diverged is not None:
             self._fail(loop.guard, history)
-        return self._finish(data, history, loop)
+        return self._finish(context, data, history, loop)
 
     def _train(
-        self, data: ImageDataset, loop: RunCallbacks, start: int, steps: int
+        self,
+        context: RunContext,
+        data: ImageDataset,
+        loop: RunCallbacks,
+        start: int,
+        steps: int,
     ) -> None:
-        train, validation = fit_datasets(self, data, start)
+        train, validation = fit_datasets(context, data, start)
         prebuild(self.model, self.strategy, train)
         try:
             with multi_worker_fixes(self.strategy):
@@ -266,16 +288,14 @@ class Trainer:
         raise error
 
     def _finish(
-        self, data: ImageDataset, history: History, loop: RunCallbacks
+        self,
+        context: RunContext,
+        data: ImageDataset,
+        history: History,
+        loop: RunCallbacks,
     ) -> History:
-        final = finish_run(self, data, history, loop.early, loop.averaging)
-        keys = (
-            "kept_epoch",
-            "weight_averaging",
-            "precise_batch_norm",
-            "inference_check",
-        )
-        self._final = {key: final[key] for key in keys if key in final}
+        final = finish_run(context, data, history, loop.early, loop.averaging)
+        self._final = {key: final[key] for key in FINAL_KEYS if key in final}
         title = f"{self.model.name} on {data.name}"
         self._directory.finish(history, final, save_model=self.save, title=title)
         return history
@@ -319,9 +339,12 @@ class Trainer:
         check_image_shape(self.model, split.image_shape, "split")
         if not self._compiled:
             # Score with this trainer's loss and metrics, not a previous compile's.
-            self._compiled = compile_model(self, total_steps=1, steps_per_epoch=1)
+            self._compiled = compile_model(
+                self._context(), total_steps=1, steps_per_epoch=1
+            )
         if tta is not None:
-            result = self._evaluate_tta(split, tta, batch_size)
+            probabilities = self.predict(split.images, batch_size=batch_size, tta=tta)
+            result = scores_of(self.model, probabilities, split.labels)
             name = f"{name}_tta_{tta}"
         else:
             dataset = to_tf_dataset(
@@ -335,19 +358,6 @@ class Trainer:
             result = {str(key): float(value) for key, value in scores.items()}
         self._directory.write_metrics(name, result, len(split))
         return result
-
-    def _evaluate_tta(
-        self, split: Split, tta: str, batch_size: int
-    ) -> dict[str, float]:
-        probabilities = self.predict(split.images, batch_size=batch_size, tta=tta)
-        labels = np.asarray(split.labels)
-        targets = keras.ops.one_hot(labels, probabilities.shape[-1])
-        # evaluate() compiled the model: its loss is this trainer's.
-        value = keras.losses.get(self.model.loss)(targets, probabilities)
-        return {
-            "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
-            "loss": float(keras.ops.convert_to_numpy(keras.ops.mean(value))),
-        }
 
     def predict(
         self, images: ArrayLike, *, batch_size: int = 256, tta: str | None = None
@@ -385,14 +395,3 @@ class Trainer:
         with atomic_path(path) as tmp:
             exported.save(tmp)
         return Path(path)
-
-
-def saved_copy(model: keras.Model) -> keras.Model:
-    """The model as a run saves it: :func:`inference_copy`, where Keras can clone it.
-
-    A subclassed model cannot be cloned; it is saved as it is, optimizer included.
-    """
-    try:
-        return inference_copy(model)
-    except ValueError:
-        return model

@@ -41,7 +41,6 @@ __all__ = [
     "check_model_images",
     "prepare_images",
     "resolve_input_scaling",
-    "walk_layers",
 ]
 
 logger = logging.getLogger(__name__)
@@ -114,17 +113,6 @@ def _leading_layers(model: keras.Layer) -> Iterator[keras.Layer]:
     the search goes on after one that holds no weighted layer.
     """
     yield from _walk(model, [])
-
-
-def walk_layers(model: keras.Layer) -> Iterator[keras.Layer]:
-    """Yield every layer of ``model`` in order, descending into nested models.
-
-    The one walk over a model's layers (Grad-CAM's layer search, the fused batch
-    norm's check); a nested model is yielded, then its own layers.
-    """
-    for layer in getattr(model, "layers", []):
-        yield layer
-        yield from walk_layers(layer)
 
 
 def _walk(model: keras.Layer, done: list[bool]) -> Iterator[keras.Layer]:

@@ -18,11 +18,12 @@ import keras
 import numpy as np
 from numpy.typing import NDArray
 
-from kerasimgcls import plots
-from kerasimgcls._scaling import InputScaling, resolve_input_scaling
 from kerasimgcls._validation import check_positive_int, check_scalar
+from kerasimgcls.analysis import plots
 from kerasimgcls.data._dataset import ImageDataset, Split
 from kerasimgcls.data._pipeline import PixelScaling, epochs_dataset
+from kerasimgcls.data._steps import steps_per_epoch
+from kerasimgcls.inference._scaling import InputScaling, resolve_input_scaling
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 
@@ -83,7 +84,7 @@ class LearningRateFinderResult:
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Draw the loss against the learning rate, with the suggestion, to ``path``.
 
-        See :func:`plot_learning_rate_finder`.
+        See :func:`~kerasimgcls.analysis.plots.plot_learning_rate_finder`.
 
         Example:
             >>> import tempfile
@@ -345,13 +346,13 @@ def _range_test(
     min_lr, max_lr, num_steps, batch_size, smoothing, stop_factor = settings
     batch = min(batch_size, len(split))
     drop_remainder = len(split) >= batch_size
-    per_epoch = len(split) // batch if drop_remainder else -(-len(split) // batch)
+    per_epoch = steps_per_epoch(len(split), batch, drop_remainder=drop_remainder)
     batches, _ = epochs_dataset(
         split,
         num_classes=int(model.output_shape[-1]),
         batch_size=batch,
         initial_epoch=0,
-        epochs=-(-num_steps // per_epoch),
+        epochs=steps_per_epoch(num_steps, per_epoch),
         seed=seed,
         drop_remainder=drop_remainder,
         input_scaling=scaling,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kerasimgcls._validation import check_scalar
+from kerasimgcls.data._steps import steps_per_epoch
 from kerasimgcls.training._config import TrainingConfig, json_ready
 
 __all__ = ["Recipe", "get_recipe", "json_ready", "list_recipes", "register_recipe"]
@@ -102,7 +103,7 @@ class Recipe(TrainingConfig):
         if batch_size is None:
             batch_size = 32 if train_size <= 4096 else 64
         batch_size = check_scalar(batch_size, "batch_size", kind=int, min_val=1)
-        steps = math.ceil(train_size / batch_size)
+        steps = steps_per_epoch(train_size, batch_size)
         epochs = min(max(math.ceil(_FOLDER_STEPS / steps), 15), 40)
         momentum = round(1.0 - 1.0 / min(max(steps, 10), 100), 4)
         translate = max(1, min(int(image_shape[0]), int(image_shape[1])) // 16)

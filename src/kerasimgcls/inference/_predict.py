@@ -1,17 +1,14 @@
-"""Self-contained models: preprocessing and class names travel inside ``model.keras``.
+"""Predict with a trained model: probabilities for arrays, top-k classes for files.
 
-A trained model is wrapped as ``uint8 images -> InputPreprocessing -> model`` so raw
-pixels go straight in, and :class:`InputPreprocessing` stores the class names in its
-config, so they are saved and loaded with the model (safe mode stays on: the layer is
-registered with Keras when :mod:`kerasimgcls` is imported).
+:func:`predict_proba` feeds raw uint8 pixels as the model expects them;
+:func:`predict` reads image files (or folders) through the one decoder of the
+library and returns :class:`Predictions`, which writes itself as CSV.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,330 +17,20 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._keras_objects import register_keras_objects
-from kerasimgcls._scaling import (
+from kerasimgcls._io import atomic_path
+from kerasimgcls._validation import check_choice, check_positive_int
+from kerasimgcls.data._files import IMAGE_EXTENSIONS, decode_file
+from kerasimgcls.inference._load import load_model
+from kerasimgcls.inference._scaling import (
     InputScaling,
     check_model_images,
     prepare_images,
     resolve_input_scaling,
 )
-from kerasimgcls._tta import predict_tta
-from kerasimgcls._validation import (
-    check_choice,
-    check_class_names,
-    check_path_exists,
-    check_positive_int,
-    limit,
-)
-from kerasimgcls.data._files import ASPECTS, INTERPOLATIONS
+from kerasimgcls.inference._tta import predict_tta
+from kerasimgcls.models.preprocessing import get_class_names, resize_settings
 
-__all__ = [
-    "InputPreprocessing",
-    "Predictions",
-    "export_model",
-    "get_class_names",
-    "load_model",
-    "predict",
-    "predict_proba",
-]
-
-
-@keras.saving.register_keras_serializable(package="kerasimgcls")
-class InputPreprocessing(keras.layers.Layer):  # type: ignore[misc]
-    """Cast raw pixels to float32, scale them, and carry the class names of the model.
-
-    It also records how image files are resized to the model's input
-    (``interpolation`` and ``aspect``, as the training images were by
-    :func:`~kerasimgcls.load_image_folder`), so :func:`~kerasimgcls.predict`
-    and ``kerasimgcls explain`` decode a file of any size into the same pixels the
-    loader would have given. The resizing itself happens when a file is decoded,
-    in one function for training and inference alike; the layer only carries its
-    settings in the saved model.
-
-    Args:
-        class_names: One name per output class, in output order.
-        scale: Factor applied to the (cast to float32) input: ``1/255`` for a model
-            that expects ``[0, 1]``, ``1.0`` for one that scales its own input.
-        interpolation: The resampling filter image files are resized with.
-        aspect: ``"stretch"``, ``"crop"`` or ``"pad"``: how a file of another
-            aspect ratio is brought to the input's (see
-            :func:`~kerasimgcls.load_image_folder`).
-        **kwargs: Standard :class:`keras.layers.Layer` arguments such as ``name``.
-
-    Example:
-        >>> import numpy as np
-        >>> from kerasimgcls import InputPreprocessing
-        >>> layer = InputPreprocessing(class_names=["cat", "dog"])
-        >>> np.asarray(layer(np.array([[0, 255]], dtype=np.uint8))).tolist()
-        [[0.0, 1.0]]
-    """
-
-    def __init__(
-        self,
-        class_names: Sequence[str],
-        scale: float = 1.0 / 255.0,
-        interpolation: str = "bilinear",
-        aspect: str = "stretch",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.class_names = [str(name) for name in class_names]
-        self.scale = float(scale)
-        # A model file may come from anywhere: only the known settings are used.
-        self.interpolation = check_choice(
-            interpolation, "interpolation", INTERPOLATIONS
-        )
-        self.aspect = check_choice(aspect, "aspect", ASPECTS)
-
-    def call(self, inputs: Any) -> Any:
-        """Return ``inputs`` cast to float32 and multiplied by ``scale``."""
-        return keras.ops.cast(inputs, "float32") * self.scale
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        """Return ``input_shape`` unchanged."""
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        """Return the layer's config, including the class names."""
-        config: dict[str, Any] = super().get_config()
-        config.update(
-            {
-                "class_names": list(self.class_names),
-                "scale": self.scale,
-                "interpolation": self.interpolation,
-                "aspect": self.aspect,
-            }
-        )
-        return config
-
-
-def _find_preprocessing(model: keras.Model) -> InputPreprocessing | None:
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, InputPreprocessing):
-            return layer
-    return None
-
-
-def resize_settings(model: keras.Model) -> tuple[str, str]:
-    """``(interpolation, aspect)`` to resize image files for ``model`` with.
-
-    A model exported by the library carries them (see
-    :class:`InputPreprocessing`); any other is fed as ``load_image_folder``'s
-    defaults resize.
-    """
-    layer = _find_preprocessing(model)
-    if layer is None:
-        return "bilinear", "stretch"
-    return layer.interpolation, layer.aspect
-
-
-def export_model(
-    model: keras.Model,
-    class_names: Sequence[str],
-    *,
-    input_scaling: InputScaling = "auto",
-    interpolation: str = "bilinear",
-    aspect: str = "stretch",
-) -> keras.Model:
-    """Wrap a trained model so it takes raw uint8 images and carries its class names.
-
-    The returned model shares ``model``'s layers and weights: ``uint8 images ->``
-    :class:`InputPreprocessing` ``-> model``. The preprocessing divides by 255 for
-    a model that expects ``[0, 1]`` and only casts to float32 for a model that
-    scales its own input (a ``Rescaling`` layer, ...), decided by
-    :func:`kerasimgcls.resolve_input_scaling`, so no model is scaled twice. A
-    model that already starts with :class:`InputPreprocessing` is returned as it
-    is.
-
-    Args:
-        model: A trained classifier.
-        class_names: One name per output unit.
-        input_scaling: ``"auto"`` to decide from the model, ``"unit"`` if it
-            expects ``[0, 1]``, ``"raw"`` if it expects 0-255.
-        interpolation: The filter the training images were resized with; image
-            files given to :func:`predict` are resized with it too.
-        aspect: How the training images were brought to the input's aspect ratio
-            (``"stretch"``, ``"crop"`` or ``"pad"``); likewise.
-
-    Returns:
-        The wrapped model (not compiled).
-
-    Raises:
-        ValueError: If the number of class names differs from the model's outputs,
-            a name is repeated, empty or holds control characters, or
-            ``input_scaling`` is not one of the three choices.
-        TypeError: If ``class_names`` is not a sequence of strings.
-
-    Example:
-        >>> from kerasimgcls import build_cifar_cnn, export_model, get_class_names
-        >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
-        >>> exported = export_model(model, ["no", "yes"])
-        >>> get_class_names(exported)
-        ('no', 'yes')
-    """
-    if _find_preprocessing(model) is not None:
-        return model
-    class_names = check_class_names(class_names, "class_names")
-    outputs = int(model.output_shape[-1])
-    if len(class_names) != outputs:
-        raise ValueError(
-            f"class_names must have one name per model output ({outputs}); "
-            f"received {len(class_names)} names"
-        )
-    decision = resolve_input_scaling(model, input_scaling)
-    scale = 1.0 / 255.0 if decision.scaling == "unit" else 1.0
-    inputs = keras.Input(tuple(model.input_shape[1:]), dtype="uint8", name="raw_images")
-    x = InputPreprocessing(
-        class_names,
-        scale=scale,
-        interpolation=interpolation,
-        aspect=aspect,
-        name="preprocessing",
-    )(inputs)
-    return keras.Model(inputs, model(x), name=f"{model.name}_exported")
-
-
-def get_class_names(model: keras.Model) -> tuple[str, ...] | None:
-    """Return the class names stored in an exported model, or ``None``.
-
-    The names come from a model file, which may have been made elsewhere, so they
-    are checked before anyone prints or indexes them: one printable name per
-    output unit.
-
-    Raises:
-        ValueError: If the model carries a name with control characters (a
-            terminal escape code, say) or not exactly one name per output.
-
-    Example:
-        >>> from kerasimgcls import build_cifar_cnn, get_class_names
-        >>> get_class_names(build_cifar_cnn()) is None
-        True
-    """
-    layer = _find_preprocessing(model)
-    if layer is None:
-        return None
-    names = check_class_names(list(layer.class_names), f"class names of {model.name!r}")
-    outputs = int(model.output_shape[-1])
-    if len(names) != outputs:
-        raise ValueError(
-            f"model {model.name!r} carries {len(names)} class names for {outputs} "
-            "outputs; re-export it with one name per output"
-        )
-    return names
-
-
-def load_model(path: str | os.PathLike[str]) -> keras.Model:
-    """Load a ``.keras`` model with Keras' safe mode on (no arbitrary code runs).
-
-    Args:
-        path: A ``.keras`` file, or a run directory holding ``model.keras``.
-
-    Returns:
-        The model.
-
-    Raises:
-        FileNotFoundError: If there is no such file.
-        ValueError: If the file is not a ``.keras`` archive, or is truncated or
-            damaged.
-
-    Example:
-        >>> from kerasimgcls import load_model
-        >>> model = load_model("runs/digits")  # doctest: +SKIP
-    """
-    resolved = check_path_exists(path, "path")
-    if resolved.is_dir():
-        resolved = check_path_exists(resolved / "model.keras", "path", kind="file")
-    if resolved.suffix != ".keras":
-        raise ValueError(f"path must be a .keras file; received {str(resolved)!r}")
-    # `import kerasimgcls` registered every object a file may name when Keras
-    # loaded; again here, in case that ran while a module of ours was half
-    # imported (idempotent, and it raises what went wrong).
-    register_keras_objects()
-    # Keras reports a damaged archive as "File not found"; say what is wrong.
-    damaged = (
-        f"{str(resolved)!r} is not a readable .keras model (truncated, damaged or "
-        "another kind of file); save or download it again"
-    )
-    if not zipfile.is_zipfile(resolved):
-        raise ValueError(damaged)
-    _check_model_archive(resolved, damaged)
-    try:
-        model: keras.Model = keras.saving.load_model(Path(resolved), safe_mode=True)
-    except (zipfile.BadZipFile, EOFError, KeyError, zlib.error) as err:
-        raise ValueError(f"{damaged}: {err}") from err
-    except (TypeError, ValueError) as err:
-        # A class of the library's own that Keras cannot find is the library's
-        # failure (exit 70 on the command line); anything else is the file's.
-        if "kerasimgcls>" in str(err):
-            raise
-        # Keras nests its reasons; the innermost one names the culprit.
-        reason = " ".join(str(err).split()).split("Exception encountered: ")[-1]
-        raise ValueError(
-            f"{str(resolved)!r} could not be loaded: {reason[:400]}"
-        ) from err
-    check_finite_weights(model, repr(str(resolved)))
-    return model
-
-
-# Members of a .keras file that Keras reads whole into memory and parses.
-_CONFIG_MEMBERS = ("config.json", "metadata.json")
-
-
-def _check_model_archive(path: Path, damaged: str) -> None:
-    """Check a ``.keras`` zip's declared sizes before Keras reads any of it.
-
-    ``zipfile`` never inflates a member past the size its header declares, so the
-    declared sizes bound what loading can allocate: a ``config.json`` of 3 KB
-    that inflates to 1.5 GB is refused here.
-
-    Raises:
-        ValueError: If the archive is unreadable, has more members than
-            ``max_archive_members``, a config larger than
-            ``max_model_config_bytes`` or more bytes than ``max_model_bytes``.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ValueError(f"{damaged}: {err}") from err
-    name = repr(str(path))
-    max_members = limit("max_archive_members")
-    if len(members) > max_members:
-        raise ValueError(
-            f"{name} has {len(members):,} members, more than the {max_members:,} a "
-            ".keras model may have (KERASIMGCLS_MAX_ARCHIVE_MEMBERS)"
-        )
-    max_config = limit("max_model_config_bytes")
-    for member in members:
-        if member.filename in _CONFIG_MEMBERS and member.file_size > max_config:
-            raise ValueError(
-                f"{name}: its {member.filename} unpacks to {member.file_size:,} "
-                f"bytes, more than the {max_config:,} allowed; it is not a model "
-                "saved by Keras, or raise KERASIMGCLS_MAX_MODEL_CONFIG_BYTES"
-            )
-    total = sum(member.file_size for member in members)
-    max_total = limit("max_model_bytes")
-    if total > max_total:
-        raise ValueError(
-            f"{name} unpacks to {total:,} bytes, more than the {max_total:,} "
-            "allowed (KERASIMGCLS_MAX_MODEL_BYTES)"
-        )
-
-
-def check_finite_weights(model: keras.Model, source: str) -> None:
-    """Refuse a model with a NaN or infinite weight (it predicts "nan").
-
-    Raises:
-        ValueError: If a weight of ``model`` is not finite; the message names
-            ``source`` and the weight.
-    """
-    for weight in model.weights:
-        values = keras.ops.convert_to_numpy(weight)
-        if np.issubdtype(values.dtype, np.inexact) and not np.isfinite(values).all():
-            raise ValueError(
-                f"{source} has non-finite weights (NaN or infinity) in "
-                f"{weight.path!r}; it cannot predict. Train or save it again"
-            )
+__all__ = ["Predictions", "predict", "predict_proba"]
 
 
 def predict_proba(
@@ -493,8 +180,6 @@ class Predictions:
         import io
         import json
 
-        from kerasimgcls._io import atomic_path
-
         target = Path(path)
         suffix = target.suffix.lower()
         if suffix not in (".csv", ".json"):
@@ -534,8 +219,6 @@ def _expand(
     paths: Sequence[str | os.PathLike[str]],
 ) -> tuple[list[str], list[tuple[str, str]], list[str]]:
     """Files to decode, missing paths, and non-image files found in folders."""
-    from kerasimgcls.data._files import IMAGE_EXTENSIONS
-
     files: list[str] = []
     missing: list[tuple[str, str]] = []
     skipped: list[str] = []
@@ -596,8 +279,6 @@ def _predict_files(
     Files that do not decode go to ``failed``; images of any size (``read``'s size
     ``None``) are predicted one at a time.
     """
-    from kerasimgcls.data._files import decode_file
-
     color_mode, size = read
     interpolation, aspect = resize_settings(model)
     decoded: list[str] = []

@@ -3,7 +3,7 @@
 Every export takes raw uint8 images of shape ``(batch, height, width, channels)``
 and returns class probabilities of shape ``(batch, num_classes)``, float32. How the
 pixels are scaled is decided once, by the library's input contract
-(``kerasimgcls._scaling.resolve_input_scaling``), and built into the export.
+(``kerasimgcls.inference._scaling.resolve_input_scaling``), and built into the export.
 The conversion is Keras' own :meth:`keras.Model.export` (which uses tf2onnx for
 ONNX and TensorFlow's converter for LiteRT).
 
@@ -38,13 +38,15 @@ from typing import Literal
 import keras
 import numpy as np
 
-from kerasimgcls._export import (
-    check_finite_weights,
-    get_class_names,
-    load_model,
-    resize_settings,
-)
-from kerasimgcls._export_paths import (
+from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
+from kerasimgcls._validation import check_choice, check_class_names
+from kerasimgcls._version import __version__
+from kerasimgcls.inference._load import load_model
+from kerasimgcls.inference._scaling import resolve_input_scaling
+from kerasimgcls.models._file import check_finite_weights
+from kerasimgcls.models.layers import erf_gelu_copy, float32_copy
+from kerasimgcls.models.preprocessing import get_class_names, resize_settings
+from kerasimgcls.serving._paths import (
     CLASS_NAMES_FILE,
     MARKER,
     MODEL_FILES,
@@ -53,11 +55,6 @@ from kerasimgcls._export_paths import (
     require,
     sidecar,
 )
-from kerasimgcls._io import atomic_path, default_mode, write_text_atomic
-from kerasimgcls._scaling import resolve_input_scaling
-from kerasimgcls._validation import check_choice, check_class_names
-from kerasimgcls._version import __version__
-from kerasimgcls.layers import erf_gelu_copy, float32_copy
 
 __all__ = [
     "CLASS_NAMES_FILE",

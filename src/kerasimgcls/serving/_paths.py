@@ -1,6 +1,6 @@
 """Where an export may be written: the checks ``export_for_serving`` runs first.
 
-Apart from :mod:`kerasimgcls.serving` because they need no Keras: the command
+Apart from :mod:`kerasimgcls.serving._export` because they need no Keras: the command
 line runs them before TensorFlow loads, so ``kerasimgcls export`` answers a wrong
 ``--output`` or a missing extra at once.
 """

@@ -18,16 +18,17 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls import plots
-from kerasimgcls._export import get_class_names, predict_proba
 from kerasimgcls._io import write_json_atomic
-from kerasimgcls._scaling import InputScaling, check_input_scaling
 from kerasimgcls._validation import (
     check_labels,
     check_positive_int,
     resolve_class_names,
 )
+from kerasimgcls.analysis import plots
 from kerasimgcls.data._dataset import Split
+from kerasimgcls.inference._predict import predict_proba
+from kerasimgcls.inference._scaling import InputScaling, check_input_scaling
+from kerasimgcls.models.preprocessing import get_class_names
 
 __all__ = ["ClassificationReport", "classification_report"]
 
@@ -272,7 +273,7 @@ class ClassificationReport:
     def plot_confusion_matrix(self, path: str | os.PathLike[str]) -> Path:
         """Draw the confusion matrix (counts and row-normalised) to ``path``.
 
-        See :func:`plot_confusion_matrix`.
+        See :func:`~kerasimgcls.analysis.plots.plot_confusion_matrix`.
 
         Example:
             >>> import tempfile

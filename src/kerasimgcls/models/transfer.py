@@ -35,7 +35,10 @@ from kerasimgcls._validation import (
     check_path_exists,
     check_positive_int,
 )
-from kerasimgcls.blocks import dense_head
+from kerasimgcls.models._file import read_model_file
+from kerasimgcls.models._registry import register_model
+from kerasimgcls.models._weights import copy_matching_weights
+from kerasimgcls.models.blocks import dense_head
 
 __all__ = [
     "BACKBONES",
@@ -158,7 +161,7 @@ def check_backbone_weights(
     reached. :func:`build_transfer_model` calls it first.
 
     Args:
-        backbone: A name from :data:`~kerasimgcls.transfer.BACKBONES`.
+        backbone: A name from :data:`~kerasimgcls.models.transfer.BACKBONES`.
         weights: ``"imagenet"``, a path to a local weights file, or ``None``.
 
     Returns:
@@ -267,31 +270,15 @@ def _load_local(backbone: keras.Model, path: Path) -> None:
     if path.suffix != ".keras":
         backbone.load_weights(path)
         return
-    from kerasimgcls._export import load_model
-
-    source = load_model(path)
-    shapes = [tuple(weight.shape) for weight in backbone.weights]
-    candidates = [source, *_nested_models(source)]
-    # Prefer a nested layer named like ours (a transfer model saved by a run).
-    candidates.sort(key=lambda model: model.name != BACKBONE_LAYER)
-    for candidate in candidates:
-        if [tuple(weight.shape) for weight in candidate.weights] == shapes:
-            backbone.set_weights(candidate.get_weights())
-            return
-    raise ValueError(
-        f"weights={str(path)!r} holds no model with the weights of this backbone "
-        f"({len(shapes)} arrays); save the backbone (or a transfer model built with "
-        "the same backbone and input size) and pass that file"
-    )
-
-
-def _nested_models(model: keras.Model) -> list[keras.Model]:
-    found: list[keras.Model] = []
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, keras.Model):
-            found.append(layer)
-            found.extend(_nested_models(layer))
-    return found
+    # A nested layer named like ours (a transfer model saved by a run) first.
+    source = read_model_file(path)
+    if not copy_matching_weights(source, backbone, whole=True, prefer=BACKBONE_LAYER):
+        shapes = len(backbone.weights)
+        raise ValueError(
+            f"weights={str(path)!r} holds no model with the weights of this backbone "
+            f"({shapes} arrays); save the backbone (or a transfer model built with "
+            "the same backbone and input size) and pass that file"
+        )
 
 
 def _resolve_backbone(
@@ -378,7 +365,7 @@ def build_transfer_model(
     of the backbone with :class:`~kerasimgcls.FineTune`.
 
     Args:
-        backbone: A name from :data:`~kerasimgcls.transfer.BACKBONES` (``"mobilenet_v3_small"``,
+        backbone: A name from :data:`~kerasimgcls.models.transfer.BACKBONES` (``"mobilenet_v3_small"``,
             ``"efficientnet_b0"``, ...), or a :class:`keras.Model` mapping images
             to a 4-D feature map (your own body; it is used as it is, so it must
             scale its own input to take raw pixels).
@@ -394,7 +381,7 @@ def build_transfer_model(
         image_size: Images smaller than this on either side are resized to it
             (bilinear) inside the model; larger ones pass at their own size.
             ``"auto"``: the resolution the backbone's ImageNet weights were
-            trained at (224 for all of :data:`~kerasimgcls.transfer.BACKBONES`), or a given backbone's
+            trained at (224 for all of :data:`~kerasimgcls.models.transfer.BACKBONES`), or a given backbone's
             fixed input size; ``None`` never resizes (the backbone must accept the
             input: keras.applications need at least 32x32). Upscaling costs
             compute: a 32x32 image resized to 224 costs 49 times as much, and 96
@@ -465,7 +452,7 @@ def native_image_size(backbone: str) -> int:
 
 
 def registered_factory(backbone: str) -> Callable[..., keras.Model]:
-    """Return the registry factory of ``backbone`` (see :mod:`kerasimgcls.models`)."""
+    """Return the registry factory of ``backbone`` (registered below)."""
     spec = _check_backbone(backbone)
 
     def factory(
@@ -495,3 +482,11 @@ def registered_factory(backbone: str) -> Callable[..., keras.Model]:
         "(see :func:`~kerasimgcls.build_transfer_model`)."
     )
     return factory
+
+
+# The backbones register themselves (keras.applications is imported only when one
+# is built, so registering them costs nothing at import).
+for _backbone in BACKBONES:
+    register_model(_backbone, max_image_size=native_image_size(_backbone))(
+        registered_factory(_backbone)
+    )

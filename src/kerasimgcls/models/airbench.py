@@ -1,14 +1,13 @@
-"""Model factories and a small name -> factory registry.
+"""airbench: the fast CIFAR-10 network of Keller Jordan's ``airbench94.py``.
 
-The registry is what the command line, the documentation and the tests enumerate:
-register a factory once with :func:`register_model` and it is available everywhere
-by name.
+Its whitening helpers (:func:`~kerasimgcls.models.whitening_sample`, :func:`~kerasimgcls.models.patch_whitening_kernel`)
+compute the first layer's fixed weights from the training images.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -18,281 +17,13 @@ from kerasimgcls._validation import (
     check_choice,
     check_finite,
     check_input_shape,
+    check_min_size,
     check_positive_int,
     check_scalar,
 )
-from kerasimgcls.blocks import conv_block, dense_head
-from kerasimgcls.transfer import BACKBONES, native_image_size, registered_factory
+from kerasimgcls.models._registry import register_model
 
-__all__ = [
-    "DEFAULT_MAX_IMAGE_SIZE",
-    "build_airbench_cnn",
-    "build_cifar_cnn",
-    "get_max_image_size",
-    "get_model",
-    "get_model_factory",
-    "is_model",
-    "list_models",
-    "patch_whitening_kernel",
-    "register_model",
-    "whitening_sample",
-]
-
-ModelFactory = Callable[..., keras.Model]
-_F = TypeVar("_F", bound=ModelFactory)
-_REGISTRY: dict[str, ModelFactory] = {}
-_MAX_IMAGE_SIZES: dict[str, int] = {}
-#: The cap on the image side of a model registered without one.
-DEFAULT_MAX_IMAGE_SIZE = 64
-
-
-def register_model(
-    name: str, *, max_image_size: int = DEFAULT_MAX_IMAGE_SIZE
-) -> Callable[[_F], _F]:
-    """Register a model factory under ``name`` (a decorator).
-
-    The factory must accept the keyword arguments ``input_shape`` and
-    ``num_classes`` and return a :class:`keras.Model`.
-
-    Args:
-        name: The name the CLI (``--model``) and :func:`get_model` use.
-        max_image_size: The longest image side the model is meant to train at: a
-            folder of larger (or mixed) images is resized to fit it when no size
-            is given (see :func:`~kerasimgcls.choose_image_size`). A CIFAR-sized
-            network gets 64, a keras.applications backbone its native 224.
-
-    Returns:
-        A decorator that registers the factory and returns it unchanged.
-
-    Raises:
-        ValueError: If ``name`` is empty or already registered.
-
-    Example:
-        >>> import keras
-        >>> from kerasimgcls import conv_block, dense_head, register_model
-        >>> @register_model("tiny_cnn_doc")
-        ... def build_tiny_cnn(*, input_shape=(28, 28, 1), num_classes=10):
-        ...     inputs = keras.Input(input_shape)
-        ...     x = conv_block(inputs, 8, name="block1")
-        ...     return keras.Model(inputs, dense_head(x, num_classes, units=()))
-        >>> "tiny_cnn_doc" in list_models()
-        True
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string; received name={name!r}")
-    max_image_size = check_positive_int(max_image_size, "max_image_size")
-
-    def decorator(factory: _F) -> _F:
-        _check_unregistered(name)
-        _REGISTRY[name] = factory
-        _MAX_IMAGE_SIZES[name] = max_image_size
-        return factory
-
-    return decorator
-
-
-def _check_unregistered(name: str) -> None:
-    """Raise if a model factory is registered as ``name`` already."""
-    if name in _REGISTRY:
-        raise ValueError(
-            f"A model named {name!r} is already registered; choose another name. "
-            f"Registered: {list_models()}"
-        )
-
-
-def list_models() -> list[str]:
-    """Return the names of all registered model factories, sorted.
-
-    Example:
-        >>> from kerasimgcls import list_models
-        >>> {"airbench_cnn", "cifar_cnn", "resnet50"} <= set(list_models())
-        True
-    """
-    return sorted(_REGISTRY)
-
-
-def get_model(name: str, **kwargs: Any) -> keras.Model:
-    """Build the registered model ``name``, passing ``kwargs`` to its factory.
-
-    Args:
-        name: A name from :func:`list_models`.
-        **kwargs: Keyword arguments of the factory, such as ``input_shape`` and
-            ``num_classes``.
-
-    Returns:
-        The built model.
-
-    Raises:
-        ValueError: If no model is registered as ``name``; the message lists the
-            available names.
-
-    Example:
-        >>> from kerasimgcls import get_model
-        >>> model = get_model("cifar_cnn", input_shape=(32, 32, 3), num_classes=10)
-        >>> model.count_params()
-        393962
-    """
-    return get_model_factory(name)(**kwargs)
-
-
-def get_max_image_size(name: str) -> int:
-    """Return the longest image side the registered model ``name`` is meant for.
-
-    ``kerasimgcls train --data-dir`` without ``--image-size`` resizes a folder's
-    images to their median size, scaled down to fit this cap (see
-    :func:`~kerasimgcls.choose_image_size`), so the model and its compute fit.
-
-    Raises:
-        ValueError: If no model is registered as ``name``.
-
-    Example:
-        >>> from kerasimgcls import get_max_image_size
-        >>> get_max_image_size("cifar_cnn"), get_max_image_size("mobilenet_v3_small")
-        (64, 224)
-    """
-    get_model_factory(name)  # raises, listing the names
-    return _MAX_IMAGE_SIZES[name]
-
-
-def is_model(name: str) -> bool:
-    """Return whether a model factory is registered as ``name``.
-
-    Example:
-        >>> from kerasimgcls import is_model
-        >>> is_model("cifar_cnn"), is_model("resnet")
-        (True, False)
-    """
-    return isinstance(name, str) and name in _REGISTRY
-
-
-def get_model_factory(name: str) -> ModelFactory:
-    """Return the factory registered as ``name``, without calling it.
-
-    Use it to read a factory's signature (which keyword arguments it takes) or to
-    build the model later.
-
-    Raises:
-        ValueError: If no model is registered as ``name``; the message lists the
-            available names.
-
-    Example:
-        >>> import inspect
-        >>> from kerasimgcls import get_model_factory
-        >>> "num_classes" in inspect.signature(get_model_factory("cifar_cnn")).parameters
-        True
-    """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown model {name!r}. Available: {list_models()}"
-        ) from None
-
-
-def _check_input_shape(input_shape: object) -> tuple[int, int, int]:
-    return check_input_shape(input_shape)
-
-
-# Three 2x2 poolings: 64x64 inputs end in 8x8 maps, as CIFAR's 32x32 end in 4x4;
-# larger inputs cost the square of the side and little accuracy on a small folder.
-@register_model("cifar_cnn", max_image_size=64)
-def build_cifar_cnn(
-    *,
-    input_shape: Sequence[int] = (32, 32, 3),
-    num_classes: int = 10,
-    batch_norm_momentum: float = 0.99,
-    dropout: float = 0.2,
-    head_dropout: Sequence[float] = (0.2, 0.3),
-    compile: bool = True,
-    name: str = "cifar_cnn",
-) -> keras.Model:
-    """Build the reference CIFAR-10 CNN from :func:`conv_block` and :func:`dense_head`.
-
-    Four convolution blocks (32, 64, 64 and 128 filters, 3x3, ``same`` padding,
-    ReLU, dropout 0.2 and batch normalisation; the second and third also max-pool by
-    2), then a head of flatten, dropout 0.2, dense 32 with ReLU, dropout 0.3, batch
-    normalisation and a softmax over ``num_classes``. At the default shapes it has
-    393,962 parameters (393,322 trainable, 640 non-trainable) and reaches about 80%
-    test accuracy on CIFAR-10 after 25 epochs of Adam at batch size 64.
-
-    The model expects float inputs in ``[0, 1]``; the data pipelines of this
-    library normalise uint8 images on the fly.
-
-    Args:
-        input_shape: ``(height, width, channels)`` of the images. Both height and
-            width must be at least 4 (two poolings by 2).
-        num_classes: Number of classes.
-        batch_norm_momentum: Momentum of every batch-normalisation layer. The
-            reference uses Keras' default 0.99; on small datasets (a few hundred
-            steps in all, such as :func:`~kerasimgcls.load_digits`) use 0.9, or the
-            moving statistics lag the weights and inference accuracy suffers.
-        dropout: Dropout rate of the four convolution blocks (0 for none). The
-            layers and parameters do not depend on it: it is a training choice,
-            and short schedules (the ``improved`` recipe) train better with less.
-        head_dropout: Dropout rates of the head, before and after its dense layer.
-        compile: Compile like the reference: Adam, categorical cross-entropy (one-hot
-            labels) and accuracy.
-        name: Name of the model.
-
-    Returns:
-        The model, compiled unless ``compile=False``.
-
-    Raises:
-        ValueError: If ``input_shape`` is not three positive integers, is too small,
-            or ``num_classes`` is not positive.
-        TypeError: If ``head_dropout`` is not a pair of rates.
-
-    Example:
-        >>> from kerasimgcls import build_cifar_cnn
-        >>> model = build_cifar_cnn(num_classes=10)
-        >>> model.count_params()
-        393962
-        >>> grayscale = build_cifar_cnn(input_shape=(28, 28, 1), num_classes=10)
-        >>> tuple(grayscale.output_shape)
-        (None, 10)
-    """
-    shape = _check_input_shape(input_shape)
-    num_classes = check_positive_int(num_classes, "num_classes")
-    _check_min_size(shape, input_shape, 4, "the two poolings of cifar_cnn")
-    if isinstance(head_dropout, str) or not isinstance(head_dropout, Sequence):
-        raise TypeError(
-            "head_dropout must be two rates (before and after the dense layer), "
-            f"such as (0.2, 0.3); received head_dropout={head_dropout!r}"
-        )
-    head_rates = tuple(head_dropout)
-    if len(head_rates) != 2:
-        raise ValueError(
-            "head_dropout must be two rates (before and after the dense layer); "
-            f"received head_dropout={head_dropout!r}"
-        )
-    common: dict[str, Any] = {
-        "kernel_size": 3,
-        "dropout": dropout,
-        "batch_norm": True,
-        "batch_norm_momentum": batch_norm_momentum,
-    }
-    inputs = keras.Input(shape, name="images")
-    x = conv_block(inputs, 32, pool_size=None, name="block1", **common)
-    x = conv_block(x, 64, pool_size=2, name="block2", **common)
-    x = conv_block(x, 64, pool_size=2, name="block3", **common)
-    x = conv_block(x, 128, pool_size=None, name="block4", **common)
-    outputs = dense_head(
-        x,
-        num_classes,
-        units=(32,),
-        input_dropout=head_rates[0],
-        dropout=head_rates[1],
-        batch_norm_momentum=batch_norm_momentum,
-        name="head",
-    )
-    model = keras.Model(inputs, outputs, name=name)
-    if compile:
-        model.compile(
-            optimizer=keras.optimizers.Adam(),
-            loss="categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-    return model
+__all__ = ["build_airbench_cnn", "patch_whitening_kernel", "whitening_sample"]
 
 
 def whitening_sample(
@@ -306,7 +37,7 @@ def whitening_sample(
 
     Example:
         >>> import numpy as np
-        >>> from kerasimgcls import whitening_sample
+        >>> from kerasimgcls.models import whitening_sample
         >>> images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
         >>> whitening_sample(images, 3).ravel().tolist()
         [2, 4, 6]
@@ -365,7 +96,7 @@ def patch_whitening_kernel(
 
     Example:
         >>> import numpy as np
-        >>> from kerasimgcls import patch_whitening_kernel
+        >>> from kerasimgcls.models import patch_whitening_kernel
         >>> images = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), np.uint8)
         >>> kernel, bias = patch_whitening_kernel(images, kernel_size=2)
         >>> kernel.shape, bias.shape
@@ -402,17 +133,6 @@ def patch_whitening_kernel(
     return kernel.astype(np.float32), bias.astype(np.float32)
 
 
-def _check_min_size(
-    shape: tuple[int, int, int], input_shape: Sequence[int], size: int, reason: str
-) -> None:
-    """Raise unless ``shape`` is at least ``size x size`` (``reason`` says why)."""
-    if min(shape[:2]) < size:
-        raise ValueError(
-            f"input_shape must be at least {size}x{size} for {reason}; "
-            f"received input_shape={tuple(input_shape)!r}"
-        )
-
-
 def _check_whitening_args(
     array: NDArray[Any],
     kernel_size: object,
@@ -420,7 +140,7 @@ def _check_whitening_args(
     epsilon: object,
     standardize: object,
 ) -> tuple[int, int, float]:
-    """Check :func:`patch_whitening_kernel`'s arguments; return the numbers."""
+    """Check :func:`~kerasimgcls.models.patch_whitening_kernel`'s arguments; return the numbers."""
     if array.ndim != 4 or min(array.shape) < 1:
         raise ValueError(
             "images must be an array of shape (n, height, width, channels); "
@@ -567,7 +287,7 @@ def build_airbench_cnn(
     """Build the fast CIFAR-10 network of cifar10-airbench (``airbench94``) in Keras.
 
     A frozen patch-whitening convolution (``2x2``, valid padding,
-    ``2 * 4 * channels`` filters computed by :func:`patch_whitening_kernel` from
+    ``2 * 4 * channels`` filters computed by :func:`~kerasimgcls.models.patch_whitening_kernel` from
     ``whitening_images``) with GELU, then three groups of
     conv-pool-BN-GELU-conv-BN-GELU with ``widths`` filters (batch normalisation
     without a learned scale, as airbench freezes it, and with biases that learn
@@ -598,7 +318,7 @@ def build_airbench_cnn(
             ``sqrt(bias_lr_scale)`` and multiplied back in the forward pass.
         whitening_standardize: Compute the whitening from per-channel
             standardised images, as airbench does (see
-            :func:`patch_whitening_kernel`); ``False`` whitens the [0, 1] pixels.
+            :func:`~kerasimgcls.models.patch_whitening_kernel`); ``False`` whitens the [0, 1] pixels.
         whitening_epsilon: The whitening's ``epsilon`` (airbench's 5e-4 is meant
             for standardised images).
         whitening_dtype: ``"float32"`` keeps the whitening convolution in float32
@@ -635,11 +355,11 @@ def build_airbench_cnn(
         >>> tuple(model.output_shape)
         (None, 10)
     """
-    shape = _check_input_shape(input_shape)
+    shape = check_input_shape(input_shape)
     num_classes = check_positive_int(num_classes, "num_classes")
     group_widths = _check_widths(widths)
     kernel_size = check_positive_int(whitening_kernel_size, "whitening_kernel_size")
-    _check_min_size(shape, input_shape, 16, "airbench_cnn's three poolings")
+    check_min_size(shape, input_shape, 16, "airbench_cnn's three poolings")
     bias_scale, momentum = _airbench_rates(
         bias_lr_scale, batch_norm_momentum, batch_norm_batch_size
     )
@@ -750,11 +470,3 @@ def _airbench_whiten_layer(
         whiten.set_weights(list(weights))
         whiten.trainable = False
     return keras.layers.Activation("gelu", name="whiten_act")(x)
-
-
-# The keras.applications backbones (kerasimgcls.transfer imports keras.applications
-# only when one is built, so registering them costs nothing at import).
-for _backbone in BACKBONES:
-    register_model(_backbone, max_image_size=native_image_size(_backbone))(
-        registered_factory(_backbone)
-    )

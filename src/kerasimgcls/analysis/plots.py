@@ -176,7 +176,7 @@ def plot_confusion_matrix(
 
     Example:
         >>> import tempfile
-        >>> from kerasimgcls import plot_confusion_matrix
+        >>> from kerasimgcls.analysis.plots import plot_confusion_matrix
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = plot_confusion_matrix([[5, 1], [2, 4]], f"{tmp}/cm.png",
         ...                                  class_names=["cat", "dog"])
@@ -248,7 +248,7 @@ def plot_top_losses(
     Args:
         split: The images and their true labels.
         probabilities: Predicted class probabilities, shape ``(len(split),
-            num_classes)``, such as :func:`predict_proba` returns.
+            num_classes)``, such as :func:`~kerasimgcls.predict_proba` returns.
         path: The image file to write (``.png``).
         k: How many images to show (fewer if fewer qualify).
         class_names: One name per class (default: the class indices).
@@ -258,14 +258,15 @@ def plot_top_losses(
         The path written.
 
     Raises:
-        TypeError: If ``split`` is not a :class:`Split`.
+        TypeError: If ``split`` is not a :class:`~kerasimgcls.Split`.
         ValueError: If ``probabilities`` does not match ``split`` or ``k`` is not
             positive.
 
     Example:
         >>> import tempfile
         >>> import numpy as np
-        >>> from kerasimgcls import Split, plot_top_losses
+        >>> from kerasimgcls import Split
+        >>> from kerasimgcls.analysis.plots import plot_top_losses
         >>> split = Split(np.zeros((2, 8, 8, 1), np.uint8), np.array([0, 1]))
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = plot_top_losses(split, [[0.9, 0.1], [0.8, 0.2]],
@@ -333,12 +334,13 @@ def plot_samples(
         The path written.
 
     Raises:
-        TypeError: If ``split`` is not a :class:`Split`.
+        TypeError: If ``split`` is not a :class:`~kerasimgcls.Split`.
         ValueError: If ``split`` is empty or ``per_class`` is not positive.
 
     Example:
         >>> import tempfile
-        >>> from kerasimgcls import load_digits, plot_samples
+        >>> from kerasimgcls import load_digits
+        >>> from kerasimgcls.analysis.plots import plot_samples
         >>> data = load_digits(seed=0)
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = plot_samples(data.train, f"{tmp}/samples.png",
@@ -402,7 +404,7 @@ def plot_embeddings(
     """Draw 2-D maps of embeddings, coloured by class: PCA and/or t-SNE.
 
     Args:
-        features: Array of shape ``(n, dim)``, such as :func:`embeddings` returns.
+        features: Array of shape ``(n, dim)``, such as :func:`~kerasimgcls.embeddings` returns.
         labels: The class index of each row, shape ``(n,)``.
         path: The image file to write (``.png``).
         methods: Projections to draw side by side: ``"pca"`` and/or ``"tsne"``
@@ -421,7 +423,7 @@ def plot_embeddings(
     Example:
         >>> import tempfile
         >>> import numpy as np
-        >>> from kerasimgcls import plot_embeddings
+        >>> from kerasimgcls.analysis.plots import plot_embeddings
         >>> features = np.random.default_rng(0).normal(size=(20, 5))
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     path = plot_embeddings(features, np.arange(20) % 2, f"{tmp}/map.png",
@@ -495,7 +497,7 @@ def plot_grad_cam(
     """Draw Grad-CAM results: one row per image with image, heatmap and overlay.
 
     Args:
-        results: One or more results of :func:`grad_cam`.
+        results: One or more results of :func:`~kerasimgcls.grad_cam`.
         path: The image file to write (``.png``).
         titles: A title per row (default: the explained class and its
             probability).
@@ -509,7 +511,8 @@ def plot_grad_cam(
     Example:
         >>> import tempfile
         >>> import numpy as np
-        >>> from kerasimgcls import build_cifar_cnn, grad_cam, plot_grad_cam
+        >>> from kerasimgcls import build_cifar_cnn, grad_cam
+        >>> from kerasimgcls.analysis.plots import plot_grad_cam
         >>> model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
         >>> image = np.random.default_rng(0).integers(0, 256, (8, 8, 1), np.uint8)
         >>> result = grad_cam(model, image)
@@ -552,7 +555,7 @@ def plot_similar_images(
     """Draw a query image and its nearest neighbours with their similarities.
 
     Args:
-        result: What :func:`similar_images` returned.
+        result: What :func:`~kerasimgcls.similar_images` returned.
         path: The image file to write (``.png``).
         class_names: Names for the neighbours' labels, when the gallery had labels.
 
@@ -592,7 +595,7 @@ def plot_learning_rate_finder(
     """Draw the loss against the learning rate of a range test, with the suggestion.
 
     Args:
-        result: What :func:`find_learning_rate` returned.
+        result: What :func:`~kerasimgcls.find_learning_rate` returned.
         path: The image file to write (``.png``).
 
     Returns:
@@ -601,7 +604,8 @@ def plot_learning_rate_finder(
     Example:
         >>> import tempfile
         >>> import numpy as np
-        >>> from kerasimgcls import LearningRateFinderResult, plot_learning_rate_finder
+        >>> from kerasimgcls import LearningRateFinderResult
+        >>> from kerasimgcls.analysis.plots import plot_learning_rate_finder
         >>> result = LearningRateFinderResult(
         ...     np.array([1e-3, 1e-2, 1e-1]), np.array([2.3, 1.5, 3.0]),
         ...     np.array([2.3, 1.9, 2.3]), 1e-2, 1e-2, False)

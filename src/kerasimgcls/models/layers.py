@@ -20,9 +20,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from kerasimgcls._scaling import walk_layers
 from kerasimgcls._validation import PRECISIONS as _PRECISIONS
 from kerasimgcls._validation import check_precision as check_precision
+from kerasimgcls.models._walk import walk_layers
 
 __all__ = [
     "PRECISIONS",
@@ -33,6 +33,7 @@ __all__ = [
     "gelu_erf",
     "inference_copy",
     "precision_scope",
+    "saved_copy",
 ]
 
 #: The precisions :func:`kerasimgcls.precision_scope` and ``Trainer(precision=...)`` accept.
@@ -51,7 +52,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[
 
     Example:
         >>> import numpy as np
-        >>> from kerasimgcls.layers import FusedBatchNormalization
+        >>> from kerasimgcls.models.layers import FusedBatchNormalization
         >>> layer = FusedBatchNormalization(momentum=0.9)
         >>> x = np.random.default_rng(0).normal(size=(8, 4, 4, 3)).astype("float32")
         >>> y = layer(x, training=True)
@@ -112,7 +113,7 @@ def fuse_batch_norm(model: keras.Model) -> keras.Model:
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn
-        >>> from kerasimgcls.layers import FusedBatchNormalization, fuse_batch_norm
+        >>> from kerasimgcls.models.layers import FusedBatchNormalization, fuse_batch_norm
         >>> fused = fuse_batch_norm(build_cifar_cnn(compile=False))
         >>> fused.count_params()
         393962
@@ -149,7 +150,7 @@ def inference_copy(model: keras.Model) -> keras.Model:
     Example:
         >>> import keras
         >>> from kerasimgcls import build_cifar_cnn
-        >>> from kerasimgcls.layers import fuse_batch_norm, inference_copy
+        >>> from kerasimgcls.models.layers import fuse_batch_norm, inference_copy
         >>> trained = fuse_batch_norm(build_cifar_cnn())
         >>> copy = inference_copy(trained)
         >>> copy.compiled, type(copy.get_layer("block1_bn")).__name__
@@ -168,7 +169,7 @@ def float32_copy(model: keras.Model) -> keras.Model:
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn
-        >>> from kerasimgcls.layers import float32_copy, precision_scope
+        >>> from kerasimgcls.models.layers import float32_copy, precision_scope
         >>> with precision_scope("mixed_bfloat16"):
         ...     model = build_cifar_cnn(input_shape=(8, 8, 1), num_classes=2)
         >>> float32_copy(model).get_layer("block1_conv").compute_dtype
@@ -198,7 +199,7 @@ def erf_gelu_copy(model: keras.Model) -> keras.Model:
 
     Example:
         >>> import keras
-        >>> from kerasimgcls.layers import erf_gelu_copy
+        >>> from kerasimgcls.models.layers import erf_gelu_copy
         >>> inputs = keras.Input((3,))
         >>> model = keras.Model(inputs, keras.layers.Activation("gelu")(inputs))
         >>> copy = erf_gelu_copy(model)
@@ -297,14 +298,14 @@ def precision_scope(precision: str) -> Iterator[None]:
     policy is restored on exit.
 
     Args:
-        precision: One of :data:`kerasimgcls.layers.PRECISIONS`.
+        precision: One of :data:`kerasimgcls.models.layers.PRECISIONS`.
 
     Raises:
         ValueError: If ``precision`` is unknown.
 
     Example:
         >>> from kerasimgcls import build_cifar_cnn
-        >>> from kerasimgcls.layers import precision_scope
+        >>> from kerasimgcls.models.layers import precision_scope
         >>> with precision_scope("mixed_bfloat16"):
         ...     model = build_cifar_cnn(compile=False)
         >>> model.get_layer("block1_conv").compute_dtype, model.output.dtype
@@ -322,3 +323,14 @@ def precision_scope(precision: str) -> Iterator[None]:
 def _is_plain_batch_norm(layer: keras.layers.Layer) -> bool:
     # Exactly Keras' layer: a user's subclass keeps its own behaviour.
     return type(layer) is keras.layers.BatchNormalization
+
+
+def saved_copy(model: keras.Model) -> keras.Model:
+    """The model as a run saves it: :func:`inference_copy`, where Keras can clone it.
+
+    A subclassed model cannot be cloned; it is saved as it is, optimizer included.
+    """
+    try:
+        return inference_copy(model)
+    except ValueError:
+        return model

@@ -20,17 +20,17 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls import plots
-from kerasimgcls._export import get_class_names
-from kerasimgcls._scaling import (
+from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
+from kerasimgcls.analysis import plots
+from kerasimgcls.data._dataset import Split
+from kerasimgcls.inference._scaling import (
     InputScaling,
     check_input_scaling,
     prepare_images,
     resolve_input_scaling,
-    walk_layers,
 )
-from kerasimgcls._validation import check_choice, check_positive_int, check_scalar
-from kerasimgcls.data._dataset import Split
+from kerasimgcls.models._walk import walk_layers
+from kerasimgcls.models.preprocessing import get_class_names
 
 __all__ = [
     "GradCamResult",
@@ -88,7 +88,7 @@ class GradCamResult:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Draw image, heatmap and overlay side by side to ``path``.
 
-        See :func:`plot_grad_cam`.
+        See :func:`~kerasimgcls.analysis.plots.plot_grad_cam`.
 
         Example:
             >>> import tempfile
@@ -138,7 +138,7 @@ class SimilarImages:
     ) -> Path:
         """Draw the query and its neighbours to ``path``.
 
-        See :func:`plot_similar_images`.
+        See :func:`~kerasimgcls.analysis.plots.plot_similar_images`.
 
         Example:
             >>> import tempfile

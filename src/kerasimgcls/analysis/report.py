@@ -20,12 +20,12 @@ from typing import Any
 
 import keras
 
-from kerasimgcls._export import load_model
 from kerasimgcls._io import write_text_atomic
 from kerasimgcls._validation import check_path_exists, check_positive_int
+from kerasimgcls.analysis.evaluation import classification_report
+from kerasimgcls.analysis.interpret import grad_cam
 from kerasimgcls.data import ImageDataset
-from kerasimgcls.evaluation import classification_report
-from kerasimgcls.interpret import grad_cam
+from kerasimgcls.inference._load import load_model
 from kerasimgcls.training import History
 
 __all__ = ["write_report"]

@@ -21,13 +21,13 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kerasimgcls._scaling import (
+from kerasimgcls._validation import check_choice, check_scalar
+from kerasimgcls.inference._scaling import (
     InputScaling,
     check_model_images,
     prepare_images,
     resolve_input_scaling,
 )
-from kerasimgcls._validation import check_choice, check_scalar
 
 __all__ = ["TTA_VIEWS", "predict_tta"]
 
