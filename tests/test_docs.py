@@ -175,7 +175,7 @@ RUNNABLE_PAGES = {
 def test_code_blocks_on_pages_run(
     page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import kerasimgcls.models as models
+    import kerasimgcls.models._registry as models
 
     prelude, stop = RUNNABLE_PAGES[page]
     text = (DOCS / page).read_text(encoding="utf-8")

@@ -15,6 +15,9 @@ __all__ = ["HistoryRecorder"]
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
     """The learning rate the optimizer's last step used."""
+    # Keras 3 has no public accessor for the schedule object: the public
+    # ``optimizer.learning_rate`` evaluates it at the *next* step (one row later
+    # than what the last step used), so the schedule is read and evaluated here.
     rate = optimizer._learning_rate
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
         step = max(int(optimizer.iterations.numpy()) - 1, 0)
